@@ -1,0 +1,276 @@
+"""The book runner: execute notebooks with papermill under a profile, check their records against the
+bands in tests/bands.toml, and write build/records.json and build/report.html.
+
+CLI (`python -m rlgen_utils ...`): `list`, `run`, `records`; see `main()`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .runtime import PROFILES, ProfileError, format_value, read_records, resolve_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BANDS_FILE = ROOT / "tests" / "bands.toml"
+
+
+# ----------------------------------------------------------------------------- notebooks
+def find_notebooks(only: str | None = None, directory: Path = NOTEBOOKS) -> list[Path]:
+    """The book's notebooks (top level of notebooks/), sorted; `only` keeps those whose name contains
+    or glob-matches one of its comma-separated patterns (e.g. "1.1", "2.2a,2.2b", "*seqgan*")."""
+    paths = sorted(p for p in Path(directory).glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        patterns = [p.strip() for p in str(only).split(",") if p.strip()]
+        paths = [p for p in paths if any(pat in p.stem or fnmatch.fnmatch(p.stem, pat) for pat in patterns)]
+    return paths
+
+
+def notebook_info(path: Path) -> dict:
+    """Survey section (from the file name: '1.1a_vae' -> '1.1') and title (the first markdown heading)."""
+    import nbformat
+
+    stem = Path(path).stem
+    number = stem.split("_", 1)[0]
+    section = re.sub(r"[a-z]+$", "", number) or number
+    title = stem
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#+\s*(.+)$", cell.source, flags=re.M)
+            if match:
+                title = match.group(1).strip()
+                break
+    return {"notebook": stem, "section": section, "title": title}
+
+
+# ----------------------------------------------------------------------------- bands
+def load_bands(path: Path = BANDS_FILE) -> dict:
+    """{notebook stem: {profile: {record name: [low, high]}}} from the bands file."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"bands file {path} is missing: it ships with the repository under tests/")
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def check_bands(notebook: str, profile: str, records: dict, bands: dict | None = None) -> list[str]:
+    """Messages for every problem: a record outside its band, a banded record missing, a record with
+    no band. An empty list means the notebook's results are in band."""
+    bands = load_bands() if bands is None else bands
+    table = bands.get(notebook, {}).get(profile)
+    if table is None:
+        return [f"{notebook}: no bands for profile {profile!r} in {BANDS_FILE.name}: add a [\"{notebook}\".{profile}] table"]
+    problems = []
+    for name, band in table.items():
+        if name not in records:
+            problems.append(f"{notebook}: record {name!r} has a band {band} but the notebook did not record it")
+            continue
+        low, high = band
+        value = records[name]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low <= value <= high):
+            problems.append(f"{notebook}: record {name!r} = {format_value(value)} is outside its {profile} band [{low}, {high}]")
+    for name in records:
+        if name not in table:
+            problems.append(f"{notebook}: record {name!r} has no {profile} band: add one to {BANDS_FILE.name}")
+    return problems
+
+
+# ----------------------------------------------------------------------------- execution
+def kernel_env(profile: str) -> dict:
+    """The environment of a notebook's kernel: the profile, and this interpreter's bin/ first on PATH so
+    the 'python3' kernel is the one with rlgen_utils installed."""
+    env = dict(os.environ, RLGEN_PROFILE=profile, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def execute_notebook(source: Path, target: Path, profile: str, timeout: int = 1800) -> dict:
+    """Execute one notebook with papermill in a child process; returns status, seconds, peak RSS, error.
+
+    The child reports the peak resident memory of the kernel it started (getrusage of its children).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlgen_utils.runner", "_execute", str(source), str(target), profile, str(timeout)],
+        capture_output=True, text=True, env=kernel_env(profile), cwd=str(source.parent),
+    )
+    seconds = time.perf_counter() - start
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {
+        "status": "failed", "error": (proc.stderr.strip().splitlines() or ["the runner's child process died"])[-1],
+        "peak_rss_mb": None,
+    }
+    result["seconds"] = round(seconds, 1)
+    return result
+
+
+def _execute_child(source: str, target: str, profile: str, timeout: str):
+    import resource
+
+    import papermill
+
+    status, error = "ok", None
+    try:
+        papermill.execute_notebook(
+            source, target, parameters={"PROFILE": profile}, kernel_name="python3", cwd=str(Path(source).parent),
+            progress_bar=False, log_output=False, execution_timeout=int(timeout),
+        )
+    except papermill.PapermillExecutionError as e:
+        status, error = "failed", f"{e.ename}: {e.evalue}"
+    except Exception as e:  # a kernel that died, a timeout, an unreadable notebook
+        status, error = "failed", f"{type(e).__name__}: {e}"
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
+    print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1)}))
+
+
+def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out: str | Path = "build",
+        directory: Path = NOTEBOOKS, bands_file: Path = BANDS_FILE) -> int:
+    """Execute the book; write OUT/executed/*.ipynb, OUT/records.json and OUT/report.html.
+
+    Returns the exit status: 0 when every notebook ran and stayed within its bands, else 1.
+    """
+    from tqdm.auto import tqdm
+
+    profile = resolve_profile(profile)
+    notebooks = find_notebooks(only, directory)
+    if not notebooks:
+        print(f"no notebook matches {only!r}: `python -m rlgen_utils list` shows them", file=sys.stderr)
+        return 2
+    out = Path(out)
+    bands = load_bands(bands_file)
+    results, running = {}, set()
+    bar = tqdm(total=len(notebooks), desc=f"notebooks ({profile})", unit="nb")
+
+    def one(path: Path):
+        running.add(path.stem)
+        bar.set_postfix_str(", ".join(sorted(running)))
+        return path, execute_notebook(path, out / "executed" / path.name, profile)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in as_completed([pool.submit(one, p) for p in notebooks]):
+            path, result = future.result()
+            running.discard(path.stem)
+            executed = out / "executed" / path.name
+            records = read_records(executed) if executed.exists() else {}
+            problems = check_bands(path.stem, profile, records, bands) if result["status"] == "ok" else []
+            status = "out_of_band" if problems else result["status"]
+            results[path.stem] = {
+                "profile": profile, "status": status, "seconds": result["seconds"],
+                "peak_rss_mb": result["peak_rss_mb"], "records": records,
+                "problems": problems + ([result["error"]] if result.get("error") else []),
+            }
+            bar.update(1)
+            bar.set_postfix_str(", ".join(sorted(running)) or "done")
+            if status != "ok":
+                tqdm.write(f"{path.stem}: {status}: " + "; ".join(results[path.stem]["problems"]))
+    bar.close()
+    results = dict(sorted(results.items()))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "records.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.html").write_text(render_report(results, bands, directory))
+    n_ok = sum(r["status"] == "ok" for r in results.values())
+    print(f"{n_ok}/{len(results)} notebooks ok ({profile}); report: {out / 'report.html'}")
+    return 0 if n_ok == len(results) else 1
+
+
+def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
+    """Copy an executed notebook back into notebooks/ as its committed version: the outputs stay, the
+    cell papermill injected (which pins PROFILE) and papermill's metadata go, so nbval and readers
+    still get the profile from the environment."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("jupytext", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    target = Path(directory) / Path(executed).name
+    nbformat.write(nb, target)
+    return target
+
+
+# ----------------------------------------------------------------------------- report
+def render_report(results: dict, bands: dict, directory: Path = NOTEBOOKS) -> str:
+    """One self-contained HTML page: every notebook with status, time, memory and each record in its band."""
+    rows = []
+    for stem, r in results.items():
+        info = notebook_info(Path(directory) / f"{stem}.ipynb")
+        table = bands.get(stem, {}).get(r["profile"], {})
+        cells = []
+        for name, value in r["records"].items():
+            band = table.get(name)
+            inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
+            mark = "in" if inside else "OUT"
+            band_text = f"[{band[0]}, {band[1]}]" if band else "no band"
+            cells.append(f'<li class="{mark}"><code>{html.escape(name)}</code> = {html.escape(format_value(value))} '
+                         f"<small>{band_text} {mark}</small></li>")
+        problems = "".join(f"<li class='OUT'>{html.escape(p)}</li>" for p in r.get("problems", []))
+        rows.append(
+            f"<tr class='{r['status']}'><td>{html.escape(info['section'])}</td><td><b>{html.escape(stem)}</b><br>"
+            f"<small>{html.escape(info['title'])}</small></td><td>{r['status']}</td><td>{r['seconds']}</td>"
+            f"<td>{r['peak_rss_mb']}</td><td><ul>{''.join(cells)}{problems}</ul></td></tr>"
+        )
+    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>rlgen results</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;vertical-align:top}}tr.failed,tr.out_of_band{{background:#fdd}}li.OUT{{color:#b00}}
+ul{{margin:0;padding-left:1.2em}}</style></head><body>
+<h1>rlgen: results of the book</h1><p>Run on {when}. Each record is checked against its band in tests/bands.toml.</p>
+<table><tr><th>section</th><th>notebook</th><th>status</th><th>seconds</th><th>peak RSS (MB)</th><th>records</th></tr>
+{''.join(rows)}</table></body></html>
+"""
+
+
+# ----------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlgen_utils", description="Run and inspect the rlgen book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every notebook with its survey section and title")
+    p_run = sub.add_parser("run", help="execute notebooks with papermill and check their records")
+    p_run.add_argument("--profile", default=None, help=f"one of {PROFILES} (default: $RLGEN_PROFILE or full)")
+    p_run.add_argument("--only", default=None, help="comma-separated name patterns, e.g. 1.1 or 2.2a,2.2b")
+    p_run.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
+    p_run.add_argument("--out", default="build", help="output folder (default: build)")
+    p_rec = sub.add_parser("records", help="print the records stored in executed notebooks, as JSON")
+    p_rec.add_argument("notebooks", nargs="+")
+    p_pub = sub.add_parser("publish", help="copy executed notebooks back into notebooks/ (outputs kept, "
+                           "papermill's injected parameters removed): how committed outputs are refreshed")
+    p_pub.add_argument("executed", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            for path in find_notebooks():
+                info = notebook_info(path)
+                print(f"{info['section']:<6} {info['notebook']:<34} {info['title']}")
+            return 0
+        if args.command == "records":
+            print(json.dumps({Path(p).stem: read_records(p) for p in args.notebooks}, indent=2))
+            return 0
+        if args.command == "publish":
+            for p in args.executed:
+                print(f"published {publish(Path(p))}")
+            return 0
+        return run(args.profile, args.only, args.jobs, args.out)
+    except (ProfileError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_execute":
+        _execute_child(*sys.argv[2:6])
+    else:
+        sys.exit(main())

@@ -1,0 +1,106 @@
+"""The runner: bands checks, list/records/publish CLI, and a run over a tiny book."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from rlgen_utils import runner
+from rlgen_utils.runner import check_bands, find_notebooks, load_bands, notebook_info
+
+BANDS = {"9.9_tiny": {"smoke": {"tiny/answer": [40, 44], "tiny/half": [0.0, 1.0]}}}
+
+
+def test_out_of_band_message_names_record_value_and_band():
+    problems = check_bands("9.9_tiny", "smoke", {"tiny/answer": 50, "tiny/half": 0.5}, BANDS)
+    assert problems == ["9.9_tiny: record 'tiny/answer' = 50 is outside its smoke band [40, 44]"]
+
+
+def test_missing_record_unbanded_record_and_missing_table_fail():
+    assert "did not record it" in check_bands("9.9_tiny", "smoke", {"tiny/answer": 42}, BANDS)[0]
+    extra = check_bands("9.9_tiny", "smoke", {"tiny/answer": 42, "tiny/half": 0.5, "tiny/new": 1}, BANDS)
+    assert extra == ["9.9_tiny: record 'tiny/new' has no smoke band: add one to bands.toml"]
+    assert "no bands for profile 'full'" in check_bands("9.9_tiny", "full", {}, BANDS)[0]
+    assert check_bands("9.9_tiny", "smoke", {"tiny/answer": 42, "tiny/half": 1.0}, BANDS) == []
+    assert "outside" in check_bands("9.9_tiny", "smoke", {"tiny/answer": "42", "tiny/half": 1.0}, BANDS)[0]
+
+
+def test_bands_file_matches_the_book():
+    bands = load_bands()
+    stems = {p.stem for p in find_notebooks()}
+    assert set(bands) == stems, "every notebook has bands, and every band table has a notebook"
+    for stem, profiles in bands.items():
+        assert set(profiles) == {"smoke", "full"}, f"{stem}: bands for both profiles"
+        for profile, table in profiles.items():
+            for name, (low, high) in table.items():
+                assert low <= high, f"{stem}/{profile}/{name}: empty band"
+
+
+def test_committed_notebooks_are_clean_and_in_their_full_bands():
+    """Committed notebooks carry full-profile outputs inside their bands, and no papermill pin."""
+    bands = load_bands()
+    for path in find_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+        assert "parameters" in tags and "injected-parameters" not in tags, path.name
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"], path.name
+        records = runner.read_records(path)
+        assert records, f"{path.name} is committed without its full outputs"
+        assert check_bands(path.stem, "full", records, bands) == [], path.name
+
+
+def test_notebook_info(tiny_notebook):
+    assert notebook_info(tiny_notebook()) == {"notebook": "9.9_tiny", "section": "9.9", "title": "9.9 · A tiny notebook"}
+
+
+def test_only_filters(tiny_notebook):
+    folder = tiny_notebook("1.1a_x").parent
+    tiny_notebook("1.2a_y")
+    tiny_notebook("2.1a_z")
+    assert [p.stem for p in find_notebooks("1.1", folder)] == ["1.1a_x"]
+    assert [p.stem for p in find_notebooks("1.1,2.1", folder)] == ["1.1a_x", "2.1a_z"]
+    assert [p.stem for p in find_notebooks("*_y", folder)] == ["1.2a_y"]
+
+
+@pytest.mark.notebook
+def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path):
+    import tomllib  # noqa: F401  (the bands format)
+
+    folder = tiny_notebook().parent
+    tiny_notebook("9.9_broken", body='record("tiny/answer", 7)\nrecord("tiny/half", 0.5)')
+    tiny_notebook("9.9_crash", body="raise RuntimeError('boom')")
+    bands_file = tmp_path / "bands.toml"
+    bands_file.write_text('["9.9_tiny".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n'
+                          '["9.9_broken".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
+    out = tmp_path / "build"
+    status = runner.run("smoke", None, jobs=2, out=out, directory=folder, bands_file=bands_file)
+    assert status == 1
+    results = json.loads((out / "records.json").read_text())
+    assert results["9.9_tiny"]["status"] == "ok"
+    assert results["9.9_tiny"]["records"] == {"tiny/answer": 42, "tiny/half": 0.5}
+    assert results["9.9_tiny"]["profile"] == "smoke" and results["9.9_tiny"]["seconds"] > 0
+    assert 10 < results["9.9_tiny"]["peak_rss_mb"] < 2000
+    assert results["9.9_broken"]["status"] == "out_of_band"
+    assert "outside its smoke band [40, 44]" in results["9.9_broken"]["problems"][0]
+    assert results["9.9_crash"]["status"] == "failed" and "boom" in results["9.9_crash"]["problems"][0]
+    report = (out / "report.html").read_text()
+    assert "9.9_tiny" in report and "out_of_band" in report and "[40, 44]" in report
+    executed = out / "executed" / "9.9_tiny.ipynb"
+    # publish strips papermill's injected PROFILE so the committed copy follows RLGEN_PROFILE again
+    published = runner.publish(executed, tmp_path)
+    tags = [t for c in nbformat.read(published, as_version=4).cells for t in c.metadata.get("tags", [])]
+    assert "injected-parameters" in [t for c in nbformat.read(executed, as_version=4).cells for t in c.metadata.get("tags", [])]
+    assert "injected-parameters" not in tags and "parameters" in tags
+    cli = subprocess.run([sys.executable, "-m", "rlgen_utils", "records", str(published)], capture_output=True, text=True)
+    assert json.loads(cli.stdout) == {"9.9_tiny": {"tiny/answer": 42, "tiny/half": 0.5}}
+
+
+def test_cli_list_and_clear_errors():
+    listed = subprocess.run([sys.executable, "-m", "rlgen_utils", "list"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "00_overview" in listed.stdout
+    bad = subprocess.run([sys.executable, "-m", "rlgen_utils", "run", "--profile", "fast"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown profile 'fast'" in bad.stderr and "Traceback" not in bad.stderr
+    none = subprocess.run([sys.executable, "-m", "rlgen_utils", "run", "--only", "nothing-like-this"],
+                          capture_output=True, text=True)
+    assert none.returncode == 2 and "no notebook matches" in none.stderr
