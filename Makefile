@@ -31,15 +31,18 @@ run: setup
 
 # Unit tests, every notebook executed by papermill in the smoke profile with its records checked
 # against tests/bands.toml, and nbval (lax) over the committed notebooks, also in smoke.
+# Two workers with one OpenMP thread each fill two cores without oversubscribing them.
 test: setup
-	RLGEN_PROFILE=smoke $(BIN)/python -m pytest -n 2 tests
-	RLGEN_PROFILE=smoke $(BIN)/python -m pytest -n 2 --nbval-lax -p no:cacheprovider notebooks
+	RLGEN_PROFILE=smoke OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests
+	RLGEN_PROFILE=smoke OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider notebooks
 
 unit: setup
 	$(BIN)/python -m pytest tests -m "not notebook"
 
+# Extra flags for JupyterLab, e.g. LABFLAGS=--no-browser; root (a container) needs --allow-root.
+LABFLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: setup
-	cd notebooks && $(CURDIR)/$(BIN)/jupyter lab --MultiKernelManager.default_kernel_name=rlgen
+	cd notebooks && $(CURDIR)/$(BIN)/jupyter lab --MultiKernelManager.default_kernel_name=rlgen $(LABFLAGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -75,17 +75,18 @@ def train_digit_classifier(images, epochs: int = 40, hidden: int = 128, lr: floa
     """
     device = torch.device(device or "cpu")
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the initial weights and dropout masks
     x, y = images.x_train.to(device), images.y_train.to(device)
-    clf = DigitClassifier(x.shape[1], int(images.y_train.max()) + 1, hidden).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(batch_size):
-            xb = x[idx] + noise * torch.randn(len(idx), x.shape[1], generator=g).to(device)
-            loss = F.cross_entropy(clf(xb.clamp(0, 1)), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    with torch.random.fork_rng(devices=[]):  # seeds weights and dropout without touching the caller's RNG
+        torch.manual_seed(seed)
+        clf = DigitClassifier(x.shape[1], int(images.y_train.max()) + 1, hidden).to(device)
+        opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=1e-4)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x), generator=g).split(batch_size):
+                xb = x[idx] + noise * torch.randn(len(idx), x.shape[1], generator=g).to(device)
+                loss = F.cross_entropy(clf(xb.clamp(0, 1)), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
     clf.eval()
     accuracy = (clf.probs(images.x_test.to(device)).argmax(-1) == images.y_test.to(device)).float().mean().item()
     return clf, accuracy

@@ -20,8 +20,16 @@ HOUSE_STYLE = {
 
 
 def use_house_style():
-    """Apply the book's matplotlib style (called once per notebook)."""
+    """Apply the book's matplotlib style (called once per notebook); in a notebook, draw figures inline
+    even where the environment sets another backend (e.g. MPLBACKEND=Agg for batch runs)."""
     plt.rcParams.update(HOUSE_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def image_grid(images, image_shape, nrow: int | None = None, ax=None, title: str | None = None, pad: int = 1):

@@ -62,7 +62,6 @@ class WeightedSum(Reward):
 # "none" | "floor" | "add-k" | "exp" (Chen & Cherry 2014). Scores are on sacrebleu's 0..100 scale;
 # `BLEUReward` divides by 100 so a reward lies in [0, 1].
 from collections import Counter  # noqa: E402
-import math  # noqa: E402
 
 BLEU_SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1.0, "exp": None}
 
@@ -176,16 +175,54 @@ def corpus_bleu(hypotheses, references_per_hyp, max_order: int = 4, smooth_metho
 def _lengths(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Tokens before the first pad_id (everything from the first pad on is ignored)."""
     is_pad = tokens == pad_id
+    if tokens.shape[-1] == 0:
+        return torch.zeros(tokens.shape[:-1], dtype=torch.long, device=tokens.device)
     return torch.where(is_pad.any(-1), is_pad.float().argmax(-1), tokens.shape[-1])
+
+
+def _ngram_codes(tokens: torch.Tensor, lengths: torch.Tensor, base: int, max_order: int, invalid: int) -> tuple:
+    """Every n-gram (n = 1..max_order) of each row as one int64 code Σ_i (id_i + 1)·base^i, orders side by side.
+
+    Ids are shifted by one, so codes of different orders never coincide (bijective base-`base` numerals).
+    Returns (codes (..., Σ_n (T-n+1)) with `invalid` where the n-gram runs past the length, order of each column).
+    """
+    T = tokens.shape[-1]
+    digits, codes, orders = tokens + 1, [], []
+    for n in range(1, min(max_order, T) + 1):
+        code = sum(digits[..., i:T - n + 1 + i] * base ** i for i in range(n))
+        ok = torch.arange(T - n + 1, device=tokens.device) <= (lengths - n).unsqueeze(-1)
+        codes.append(torch.where(ok, code, invalid))
+        orders.append(torch.full((T - n + 1,), n, device=tokens.device))
+    return torch.cat(codes, -1), torch.cat(orders)
+
+
+def _row_counts(keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each entry of `keys` (M, L): how often it occurs in its row of `keys`, and in its row of `values` (M, K).
+
+    One sort per row groups equal entries; counts per group come from one bincount (no per-row loop).
+    """
+    M, L = keys.shape
+    both = torch.cat([keys, values], 1)
+    sorted_, perm = both.sort(1)
+    new_group = torch.ones_like(sorted_, dtype=torch.bool)
+    new_group[:, 1:] = sorted_[:, 1:] != sorted_[:, :-1]
+    group = new_group.flatten().cumsum(0) - 1  # every row starts a new group, so ids never span rows
+    from_values = (perm >= L).flatten().double()
+    n = int(group[-1]) + 1
+    in_values, in_keys = torch.bincount(group, from_values, n), torch.bincount(group, 1 - from_values, n)
+    position = torch.empty_like(perm).scatter_(1, perm, torch.arange(both.shape[1], device=keys.device).expand(M, -1))
+    key_group = group.view(M, -1).gather(1, position[:, :L])
+    return in_keys[key_group], in_values[key_group]
 
 
 def batched_bleu_statistics(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, pad_id: int,
                             max_order: int = 4) -> torch.Tensor:
     """(B, 2 + 2N) BLEU statistics of a whole batch of token-id sequences in tensor ops (no per-sample loop).
 
-    hyp_tokens (B, T); ref_tokens (B, R, T') or (B, T'); a sequence ends at its first `pad_id`. Clipped
-    matches: for each hypothesis n-gram occurrence, min(count in hyp, max count in a ref) / count in hyp,
-    summed over occurrences = Σ over distinct n-grams of min(c_hyp, c_ref).
+    hyp_tokens (B, T); ref_tokens (B, R, T') or (B, T'); a sequence ends at its first `pad_id`, and every
+    one of the R rows counts as a reference. Each n-gram becomes one integer; its count in the hypothesis
+    and in each reference come from binary search in the sorted rows. Clipped matches =
+    Σ over hypothesis positions of min(c_hyp, max_r c_ref) / c_hyp = Σ over distinct n-grams of min(c_hyp, c_ref).
     """
     if hyp_tokens.dim() != 2:
         raise ValueError(f"hyp_tokens must be (B, T), got shape {tuple(hyp_tokens.shape)}")
@@ -194,37 +231,38 @@ def batched_bleu_statistics(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, 
         raise ValueError(f"ref_tokens must be (B, T) or (B, R, T) with B = {hyp_tokens.shape[0]}, got {tuple(ref_tokens.shape)}")
     device = hyp_tokens.device
     hyp, refs = hyp_tokens.long(), refs.long().to(device)
+    B, R = refs.shape[:2]
     hyp_len, ref_lens = _lengths(hyp, pad_id), _lengths(refs, pad_id)  # (B,), (B, R)
-    # compact ids so that an n-gram's code Σ id·V^i fits in int64
-    ids, inverse = torch.unique(torch.cat([hyp.flatten(), refs.flatten()]), return_inverse=True)
-    base = len(ids)
-    if base ** max_order >= 2 ** 62:
-        raise ValueError(f"{base} distinct tokens in the batch: too many for order-{max_order} codes; score smaller batches")
-    hyp, refs = inverse[:hyp.numel()].view_as(hyp), inverse[hyp.numel():].view_as(refs)
+    both = torch.cat([hyp.flatten(), refs.flatten()])
+    base = int(both.max()) + 2 if both.numel() and int(both.min()) >= 0 else 2 ** 62
+    if base ** max_order >= 2 ** 62:  # compact the ids so that the codes fit in int64
+        ids, inverse = torch.unique(both, return_inverse=True)
+        base = len(ids) + 1
+        if base ** max_order >= 2 ** 62:
+            raise ValueError(f"{base - 1} distinct tokens in the batch: too many for order-{max_order} codes; score smaller batches")
+        hyp, refs = inverse[:hyp.numel()].view_as(hyp), inverse[hyp.numel():].view_as(refs)
     diff = (ref_lens - hyp_len.unsqueeze(1)).abs()
     closest = (diff * 10 ** 6 + ref_lens).argmin(1)  # nearest length, ties to the shorter
     ref_len = ref_lens.gather(1, closest.unsqueeze(1)).squeeze(1)
-    matches, totals = [], []
-    for n in range(1, max_order + 1):
-        if hyp.shape[1] < n:
-            matches.append(torch.zeros_like(hyp_len, dtype=torch.float64)), totals.append(torch.zeros_like(hyp_len, dtype=torch.float64))
-            continue
-        h_code = sum(hyp[:, i:hyp.shape[1] - n + 1 + i] * base ** i for i in range(n))  # (B, Lh)
-        h_ok = torch.arange(h_code.shape[1], device=device) <= (hyp_len - n).unsqueeze(1)
-        same_h = (h_code.unsqueeze(2) == h_code.unsqueeze(1)) & h_ok.unsqueeze(1)  # (B, Lh, Lh)
-        c_hyp = same_h.sum(2).clamp(min=1)
-        if refs.shape[2] >= n:
-            r_code = sum(refs[:, :, i:refs.shape[2] - n + 1 + i] * base ** i for i in range(n))  # (B, R, Lr)
-            r_ok = torch.arange(r_code.shape[2], device=device) <= (ref_lens - n).unsqueeze(2)
-            same_r = (h_code.unsqueeze(1).unsqueeze(3) == r_code.unsqueeze(2)) & r_ok.unsqueeze(2)  # (B, R, Lh, Lr)
-            c_ref = same_r.sum(3).amax(1)  # (B, Lh): max count over references
-        else:
-            c_ref = torch.zeros_like(c_hyp)
-        clipped = torch.minimum(c_hyp, c_ref).double() / c_hyp.double()
-        matches.append(torch.round((clipped * h_ok).sum(1)))
-        totals.append(h_ok.sum(1).double())
-    return torch.cat([hyp_len.double().unsqueeze(1), ref_len.double().unsqueeze(1),
-                      torch.stack(matches, 1), torch.stack(totals, 1)], 1)
+    stats = torch.zeros(B, 2 + 2 * max_order, dtype=torch.float64, device=device)
+    stats[:, 0], stats[:, 1] = hyp_len.double(), ref_len.double()
+    if hyp.shape[1] == 0 or B == 0:
+        return stats
+    h_code, h_order = _ngram_codes(hyp, hyp_len, base, max_order, invalid=-1)  # (B, Lh)
+    h_ok = h_code >= 0
+    if refs.shape[2]:
+        r_code, _ = _ngram_codes(refs, ref_lens, base, max_order, invalid=-2)  # (B, R, Lr)
+    else:
+        r_code = torch.full((B, R, 1), -2, dtype=torch.long, device=device)
+    query = h_code.unsqueeze(1).expand(B, R, -1).reshape(B * R, -1)
+    c_hyp, c_ref = _row_counts(query, r_code.reshape(B * R, -1))
+    c_hyp, c_ref = c_hyp.view(B, R, -1)[:, 0], c_ref.view(B, R, -1).amax(1)  # the most any single reference holds
+    clipped = torch.where(h_ok, torch.minimum(c_hyp, c_ref).double() / c_hyp.clamp(min=1).double(), 0.0)
+    for n in range(1, int(h_order.max()) + 1):  # the columns of order n are one contiguous block
+        block = slice(int((h_order < n).sum()), int((h_order <= n).sum()))
+        stats[:, 1 + n] = torch.round(clipped[:, block].sum(1))
+        stats[:, 1 + max_order + n] = h_ok[:, block].sum(1).double()
+    return stats
 
 
 def batched_sentence_bleu(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, pad_id: int, max_order: int = 4,
@@ -232,7 +270,10 @@ def batched_sentence_bleu(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, pa
                           effective_order: bool = True) -> torch.Tensor:
     """(B,) sentence BLEU (0..100) of each row of a token batch against its reference(s), all at once;
     equals `sentence_bleu` on the same token ids (and sacrebleu with tokenize="none")."""
-    stats = batched_bleu_statistics(hyp_tokens, ref_tokens, pad_id, max_order)
+    # chunks of rows small enough that each tensor op stays on one thread: faster, and robust to busy CPUs
+    stats = torch.cat([batched_bleu_statistics(h, r, pad_id, max_order)
+                       for h, r in zip(hyp_tokens.split(256), ref_tokens.split(256))]) if len(hyp_tokens) else \
+        batched_bleu_statistics(hyp_tokens, ref_tokens, pad_id, max_order)
     return bleu_from_statistics(stats.cpu(), max_order, smooth_method, smooth_value, effective_order).to(hyp_tokens.device)
 
 
@@ -251,3 +292,89 @@ class BLEUReward(Reward):
             raise ValueError("BLEUReward needs the references: call reward(samples, references=ref_tokens)")
         bleu = batched_sentence_bleu(samples, references, self.pad_id, self.max_order, self.smooth_method, self.smooth_value)
         return (bleu / 100.0).float()
+
+
+# ----------------------------------------------------------------------------- survey §2.2: discriminator and rule rewards
+def _before_end(tokens: torch.Tensor, eos: int) -> torch.Tensor:
+    """(B, T) bool: the tokens before the first `eos` (the end mark itself excluded)."""
+    is_end = (tokens == eos).long()
+    return torch.cumsum(is_end, -1) == 0
+
+
+class DiscriminatorReward(Reward):
+    """A discriminator's belief that a sample is real, as a reward (SeqGAN, Yu et al. 2017; survey §2.2).
+
+    `discriminator(samples)` returns logits; kind "prob" gives D(x) = σ(logit), "log" gives log D(x),
+    "logit" the logit itself. No gradient flows into the discriminator (it is a reward, not a loss).
+    """
+
+    name = "discriminator"
+
+    def __init__(self, discriminator: Callable, kind: str = "prob"):
+        if kind not in ("prob", "log", "logit"):
+            raise ValueError(f"unknown kind {kind!r}: use 'prob', 'log' or 'logit'")
+        self.discriminator, self.kind = discriminator, kind
+
+    def __call__(self, samples, **context) -> torch.Tensor:
+        with torch.no_grad():
+            logits = self.discriminator(samples).float()
+        return {"prob": torch.sigmoid, "log": torch.nn.functional.logsigmoid, "logit": lambda z: z}[self.kind](logits)
+
+
+class LengthReward(Reward):
+    """min(length, target) / target: a rule against terse outputs (length = tokens before the first `eos`)."""
+
+    name = "length"
+
+    def __init__(self, eos: int, target: int):
+        if target <= 0:
+            raise ValueError(f"target must be a positive length, got {target}")
+        self.eos, self.target = eos, target
+
+    def __call__(self, samples, **context) -> torch.Tensor:
+        length = _before_end(samples, self.eos).sum(-1).float()
+        return length.clamp(max=self.target) / self.target
+
+
+class RepetitionPenalty(Reward):
+    """−(repeated n-grams / n-grams) before the first `eos`: 0 when no n-gram repeats, → −1 for a loop.
+
+    An n-gram counts as repeated each time it occurs after its first occurrence (1 − distinct-n ratio).
+    """
+
+    name = "repetition"
+
+    def __init__(self, eos: int, n: int = 2):
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.eos, self.n = eos, n
+
+    def __call__(self, samples, **context) -> torch.Tensor:
+        B, T = samples.shape
+        if T < self.n:
+            return torch.zeros(B, device=samples.device)
+        valid = _before_end(samples, self.eos)
+        base = int(samples.max()) + 1
+        codes = sum(samples[:, i:T - self.n + 1 + i].long() * base ** i for i in range(self.n))
+        ok = valid[:, self.n - 1:]  # an n-gram is valid when its last token is before the end
+        codes = torch.where(ok, codes, -1 - torch.arange(codes.shape[1], device=codes.device))  # invalid: all distinct
+        sorted_codes = codes.sort(-1).values
+        repeats = ((sorted_codes[:, 1:] == sorted_codes[:, :-1]) & (sorted_codes[:, 1:] >= 0)).sum(-1).float()
+        return -repeats / ok.sum(-1).clamp(min=1).float()
+
+
+class KeywordReward(Reward):
+    """A keyword rule: 1 if any of `keywords` occurs before the first `eos` ("any"), or the number of
+    occurrences ("count", the kind of rule a policy can game by repeating the keyword)."""
+
+    name = "keyword"
+
+    def __init__(self, keywords: list, eos: int, mode: str = "any"):
+        if mode not in ("any", "count"):
+            raise ValueError(f"unknown mode {mode!r}: use 'any' or 'count'")
+        self.keywords, self.eos, self.mode = list(keywords), eos, mode
+
+    def __call__(self, samples, **context) -> torch.Tensor:
+        hits = torch.isin(samples, torch.tensor(self.keywords, device=samples.device)) & _before_end(samples, self.eos)
+        count = hits.sum(-1).float()
+        return (count > 0).float() if self.mode == "any" else count

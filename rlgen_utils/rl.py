@@ -156,7 +156,7 @@ def greedy_path(env: gym.Env, Q: np.ndarray, max_steps: int = 200) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- model-based: Dyna-Q
-DYNA_MAZE = ("........G",
+DYNA_MAZE = (".......#G",
              "..#....#.",
              "S.#....#.",
              "..#......",
@@ -213,7 +213,7 @@ def dyna_q(env: gym.Env, episodes: int, planning_steps: int, alpha: float = 0.1,
     for episode in range(episodes):
         if episode:
             s, _ = env.reset()
-        for t in range(max_steps):
+        for t in range(max_steps):  # noqa: B007 (t is read after the loop)
             a = epsilon_greedy(Q, s, epsilon, rng)
             s2, r, terminated, truncated, _ = env.step(a)
             Q[s, a] += alpha * (r + gamma * (0.0 if terminated else Q[s2].max()) - Q[s, a])   # direct RL

@@ -89,7 +89,11 @@ def check_bands(notebook: str, profile: str, records: dict, bands: dict | None =
 def kernel_env(profile: str) -> dict:
     """The environment of a notebook's kernel: the profile, and this interpreter's bin/ first on PATH so
     the 'python3' kernel is the one with rlgen_utils installed."""
-    env = dict(os.environ, RLGEN_PROFILE=profile, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env = dict(os.environ, RLGEN_PROFILE=profile, PYTHONHASHSEED="0")
+    env.pop("MPLBACKEND", None)  # the kernel's own inline backend puts figures into the notebook
+    # One BLAS/OpenMP thread per kernel: the book's models are small, and spinning OpenMP threads made
+    # them 10-50x slower on a loaded 2-core machine. It also makes a run's floats repeatable. Override by setting it.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
@@ -184,6 +188,27 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
     return 0 if n_ok == len(results) else 1
 
 
+def final_text(text: str) -> str:
+    """What a terminal shows for `text`: each line keeps only what follows its last carriage return."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def collapse_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of one name and resolve carriage returns, so a progress bar is
+    committed as its final state rather than as hundreds of refreshes."""
+    merged = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1]["name"] == out["name"]:
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = final_text(out["text"])
+    return merged
+
+
 def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
     """Copy an executed notebook back into notebooks/ as its committed version: the outputs stay, the
     cell papermill injected (which pins PROFILE) and papermill's metadata go, so nbval and readers
@@ -197,6 +222,8 @@ def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = collapse_streams(cell.outputs)
     target = Path(directory) / Path(executed).name
     nbformat.write(nb, target)
     return target

@@ -104,3 +104,15 @@ def test_cli_list_and_clear_errors():
     none = subprocess.run([sys.executable, "-m", "rlgen_utils", "run", "--only", "nothing-like-this"],
                           capture_output=True, text=True)
     assert none.returncode == 2 and "no notebook matches" in none.stderr
+
+
+def test_publish_collapses_progress_bar_refreshes():
+    outputs = [
+        {"output_type": "stream", "name": "stderr", "text": "  0%|   | 0/3\r"},
+        {"output_type": "stream", "name": "stderr", "text": " 33%|#  | 1/3\r"},
+        {"output_type": "stream", "name": "stderr", "text": "100%|###| 3/3\n"},
+        {"output_type": "stream", "name": "stdout", "text": "done\n"},
+        {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+    ]
+    merged = runner.collapse_streams(outputs)
+    assert [o["text"] for o in merged] == ["100%|###| 3/3\n", "done\n", "warning\n"]
