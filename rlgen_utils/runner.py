@@ -103,6 +103,7 @@ def execute_notebook(source: Path, target: Path, profile: str, timeout: int = 18
 
     The child reports the peak resident memory of the kernel it started (getrusage of its children).
     """
+    source, target = Path(source).resolve(), Path(target).resolve()  # the child runs in the notebook's folder
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run(
@@ -159,12 +160,13 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
     def one(path: Path):
         running.add(path.stem)
         bar.set_postfix_str(", ".join(sorted(running)))
-        return path, execute_notebook(path, out / "executed" / path.name, profile)
+        result = execute_notebook(path, out / "executed" / path.name, profile)
+        running.discard(path.stem)
+        return path, result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for future in as_completed([pool.submit(one, p) for p in notebooks]):
             path, result = future.result()
-            running.discard(path.stem)
             executed = out / "executed" / path.name
             records = read_records(executed) if executed.exists() else {}
             problems = check_bands(path.stem, profile, records, bands) if result["status"] == "ok" else []

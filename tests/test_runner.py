@@ -64,7 +64,7 @@ def test_only_filters(tiny_notebook):
 
 
 @pytest.mark.notebook
-def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path):
+def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path, monkeypatch):
     import tomllib  # noqa: F401  (the bands format)
 
     folder = tiny_notebook().parent
@@ -73,8 +73,9 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     bands_file = tmp_path / "bands.toml"
     bands_file.write_text('["9.9_tiny".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n'
                           '["9.9_broken".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
+    monkeypatch.chdir(tmp_path)  # a relative output folder, as `make run` passes it
+    status = runner.run("smoke", None, jobs=2, out="build", directory=folder, bands_file=bands_file)
     out = tmp_path / "build"
-    status = runner.run("smoke", None, jobs=2, out=out, directory=folder, bands_file=bands_file)
     assert status == 1
     results = json.loads((out / "records.json").read_text())
     assert results["9.9_tiny"]["status"] == "ok"
