@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .runtime import sample_categorical
+
 
 def exact_gradient(theta: torch.Tensor, f: Callable) -> torch.Tensor:
     """∇_θ Σ_k softmax(θ)_k f(e_k), by enumerating the K outcomes (the reference)."""
@@ -29,7 +31,7 @@ def score_function_estimates(theta: torch.Tensor, f: Callable, n: int, baseline:
                              generator: torch.Generator | None = None) -> torch.Tensor:
     """REINFORCE (Williams 1992): (f(z) - b) ∇_θ log p_θ(z), z ~ p_θ. Unbiased for any constant b."""
     thetas = _per_sample_theta(theta, n)
-    z = torch.multinomial(torch.softmax(theta.detach(), -1).expand(n, -1), 1, generator=generator).squeeze(-1)
+    z = sample_categorical(torch.softmax(theta.detach(), -1).expand(n, -1), generator)
     reward = f(F.one_hot(z, len(theta)).float()).detach()
     logp = torch.log_softmax(thetas, -1).gather(-1, z.unsqueeze(-1)).squeeze(-1)
     ((reward - baseline) * logp).sum().backward()
@@ -41,7 +43,7 @@ def gumbel_straight_through_estimates(theta: torch.Tensor, f: Callable, n: int, 
     """Straight-through Gumbel-softmax (Jang et al. 2017): the forward pass uses the exact sample
     z = onehot(argmax(θ + g)), the backward pass the gradient of the relaxation softmax((θ + g)/τ). Biased."""
     thetas = _per_sample_theta(theta, n)
-    u = torch.rand(thetas.shape, generator=generator).clamp(1e-12, 1 - 1e-12)
+    u = torch.rand(thetas.shape, generator=generator).to(thetas.device).clamp(1e-12, 1 - 1e-12)
     soft = torch.softmax((thetas - torch.log(-torch.log(u))) / tau, -1)
     hard = F.one_hot(soft.argmax(-1), len(theta)).float()
     f(hard + soft - soft.detach()).sum().backward()

@@ -127,7 +127,7 @@ class VAE(nn.Module):
 
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """z = μ + σ ⊙ ε with ε ~ N(0, I): a sample of q(z|x) that gradients flow through to μ and σ."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device) if generator is not None else torch.randn_like(mu)
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device) if generator is not None else torch.randn_like(mu)
     return mu + torch.exp(0.5 * logvar) * eps
 
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .runtime import sample_categorical
 from .trainers import MovingAverageBaseline, masked_mean, reinforce_loss
 
 # ----------------------------------------------------------------------------- the search space
@@ -275,7 +276,7 @@ class Controller(nn.Module):
             elif greedy:
                 d = log_probs.argmax(-1)
             else:
-                d = torch.multinomial(log_probs.detach().exp(), 1, generator=generator)[:, 0]
+                d = sample_categorical(log_probs.detach().exp(), generator)
             columns.append(d)
             logp.append(log_probs.gather(1, d[:, None])[:, 0])
             ent.append(-(log_probs.exp() * log_probs).sum(-1))

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .runtime import sample_categorical
+
 
 class SequencePolicy(nn.Module):
     """Embedding → LSTM/GRU → next-token logits, with an optional value head for PPO.
@@ -83,7 +85,7 @@ class SequencePolicy(nn.Module):
                 choice = logits.argmax(-1)
             else:
                 probs = torch.softmax(logits / temperature, -1)
-                choice = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                choice = sample_categorical(probs, generator)
             tokens[:, t] = choice
             logp[:, t] = log_probs.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
             step_input = choice.unsqueeze(-1)

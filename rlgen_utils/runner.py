@@ -1,5 +1,5 @@
 """The book runner: execute notebooks with papermill under a profile, check their records against the
-bands in tests/bands.toml, and write build/records.json and build/report.html.
+bands in rlgen_utils/bands/<notebook>.toml, and write build/records.json and build/report.html.
 
 CLI (`python -m rlgen_utils ...`): `list`, `run`, `records`; see `main()`.
 """
@@ -23,7 +23,7 @@ from .runtime import PROFILES, ProfileError, format_value, read_records, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-BANDS_FILE = ROOT / "tests" / "bands.toml"
+BANDS_DIR = Path(__file__).resolve().parent / "bands"  # one <notebook>.toml each, shipped in the wheel
 
 
 # ----------------------------------------------------------------------------- notebooks
@@ -55,12 +55,19 @@ def notebook_info(path: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- bands
-def load_bands(path: Path = BANDS_FILE) -> dict:
-    """{notebook stem: {profile: {record name: [low, high]}}} from the bands file."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"bands file {path} is missing: it ships with the repository under tests/")
-    with open(path, "rb") as f:
-        return tomllib.load(f)
+def load_bands(directory: Path = BANDS_DIR) -> dict:
+    """{notebook stem: {profile: {record name: [low, high]}}} from the folder of band files, one
+    `<notebook stem>.toml` per notebook with a `[smoke]` and a `[full]` table."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no bands folder at {directory}: it ships inside the package as rlgen_utils/bands/")
+    bands = {}
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            bands[path.stem] = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"band file {path.name} is not valid TOML ({e}): fix that line") from None
+    return bands
 
 
 def check_bands(notebook: str, profile: str, records: dict, bands: dict | None = None) -> list[str]:
@@ -69,7 +76,7 @@ def check_bands(notebook: str, profile: str, records: dict, bands: dict | None =
     bands = load_bands() if bands is None else bands
     table = bands.get(notebook, {}).get(profile)
     if table is None:
-        return [f"{notebook}: no bands for profile {profile!r} in {BANDS_FILE.name}: add a [\"{notebook}\".{profile}] table"]
+        return [f"{notebook}: no bands for profile {profile!r}: add a [{profile}] table to rlgen_utils/bands/{notebook}.toml"]
     problems = []
     for name, band in table.items():
         if name not in records:
@@ -81,7 +88,7 @@ def check_bands(notebook: str, profile: str, records: dict, bands: dict | None =
             problems.append(f"{notebook}: record {name!r} = {format_value(value)} is outside its {profile} band [{low}, {high}]")
     for name in records:
         if name not in table:
-            problems.append(f"{notebook}: record {name!r} has no {profile} band: add one to {BANDS_FILE.name}")
+            problems.append(f"{notebook}: record {name!r} has no {profile} band: add one to bands/{notebook}.toml")
     return problems
 
 
@@ -114,33 +121,77 @@ def execute_notebook(source: Path, target: Path, profile: str, timeout: int = 18
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     result = json.loads(lines[-1]) if lines else {
         "status": "failed", "error": (proc.stderr.strip().splitlines() or ["the runner's child process died"])[-1],
-        "peak_rss_mb": None,
+        "peak_rss_mb": None, "peak_gpu_mb": None,
     }
     result["seconds"] = round(seconds, 1)
     return result
 
 
+# Appended to every notebook the runner executes, and removed from its output: the kernel's peak GPU memory.
+GPU_STATS_TAG = "rlgen-gpu-stats"
+GPU_STATS_CELL = """import sys as _sys, json as _json
+_torch = _sys.modules.get("torch")
+_cuda = _torch is not None and _torch.cuda.is_available() and _torch.cuda.is_initialized()
+print(_json.dumps({"peak_gpu_mb": round(_torch.cuda.max_memory_allocated() / 2**20, 1) if _cuda else None}))"""
+
+
 def _execute_child(source: str, target: str, profile: str, timeout: str):
     import resource
 
+    import nbformat
     import papermill
 
-    status, error = "ok", None
+    status, error, gpu = "ok", None, {"peak_gpu_mb": None}
+    nb = nbformat.read(source, as_version=4)
+    stats_cell = nbformat.v4.new_code_cell(GPU_STATS_CELL, metadata={"tags": [GPU_STATS_TAG]})
+    nb.cells.append(stats_cell)
+    staged = Path(target).with_name(f".{Path(target).stem}.input.ipynb")  # beside the output, not in notebooks/
+    nbformat.write(nb, staged)
     try:
         papermill.execute_notebook(
-            source, target, parameters={"PROFILE": profile}, kernel_name="python3", cwd=str(Path(source).parent),
+            str(staged), target, parameters={"PROFILE": profile}, kernel_name="python3", cwd=str(Path(source).parent),
             progress_bar=False, log_output=False, execution_timeout=int(timeout),
         )
     except papermill.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
     except Exception as e:  # a kernel that died, a timeout, an unreadable notebook
         status, error = "failed", f"{type(e).__name__}: {e}"
+    finally:
+        staged.unlink(missing_ok=True)
+    if Path(target).exists():  # read the stats cell's output, then drop the cell
+        executed = nbformat.read(target, as_version=4)
+        for cell in executed.cells:
+            if GPU_STATS_TAG in cell.metadata.get("tags", []):
+                text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+                gpu = json.loads(text) if text.strip().startswith("{") else gpu
+        executed.cells = [c for c in executed.cells if GPU_STATS_TAG not in c.metadata.get("tags", [])]
+        nbformat.write(executed, target)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
-    print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1)}))
+    print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1), **gpu}))
+
+
+def machine_info() -> dict:
+    """Where the book ran: CPU model and cores, GPU name, torch and CUDA versions, Python, the date."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu, "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+        "cuda": torch.version.cuda if gpu else None, "python": platform.python_version(),
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out: str | Path = "build",
-        directory: Path = NOTEBOOKS, bands_file: Path = BANDS_FILE) -> int:
+        directory: Path = NOTEBOOKS, bands_dir: Path = BANDS_DIR) -> int:
     """Execute the book; write OUT/executed/*.ipynb, OUT/records.json and OUT/report.html.
 
     Returns the exit status: 0 when every notebook ran and stayed within its bands, else 1.
@@ -153,7 +204,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
         print(f"no notebook matches {only!r}: `python -m rlgen_utils list` shows them", file=sys.stderr)
         return 2
     out = Path(out)
-    bands = load_bands(bands_file)
+    bands = load_bands(bands_dir)
     results, running = {}, set()
     bar = tqdm(total=len(notebooks), desc=f"notebooks ({profile})", unit="nb")
 
@@ -173,7 +224,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
             status = "out_of_band" if problems else result["status"]
             results[path.stem] = {
                 "profile": profile, "status": status, "seconds": result["seconds"],
-                "peak_rss_mb": result["peak_rss_mb"], "records": records,
+                "peak_rss_mb": result["peak_rss_mb"], "peak_gpu_mb": result.get("peak_gpu_mb"), "records": records,
                 "problems": problems + ([result["error"]] if result.get("error") else []),
             }
             bar.update(1)
@@ -182,9 +233,10 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
                 tqdm.write(f"{path.stem}: {status}: " + "; ".join(results[path.stem]["problems"]))
     bar.close()
     results = dict(sorted(results.items()))
+    machine = machine_info()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "records.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.html").write_text(render_report(results, bands, directory))
+    (out / "records.json").write_text(json.dumps({"machine": machine, "notebooks": results}, indent=2) + "\n")
+    (out / "report.html").write_text(render_report(results, bands, directory, machine))
     n_ok = sum(r["status"] == "ok" for r in results.values())
     print(f"{n_ok}/{len(results)} notebooks ok ({profile}); report: {out / 'report.html'}")
     return 0 if n_ok == len(results) else 1
@@ -232,7 +284,7 @@ def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
 
 
 # ----------------------------------------------------------------------------- report
-def render_report(results: dict, bands: dict, directory: Path = NOTEBOOKS) -> str:
+def render_report(results: dict, bands: dict, directory: Path = NOTEBOOKS, machine: dict | None = None) -> str:
     """One self-contained HTML page: every notebook with status, time, memory and each record in its band."""
     rows = []
     for stem, r in results.items():
@@ -250,15 +302,19 @@ def render_report(results: dict, bands: dict, directory: Path = NOTEBOOKS) -> st
         rows.append(
             f"<tr class='{r['status']}'><td>{html.escape(info['section'])}</td><td><b>{html.escape(stem)}</b><br>"
             f"<small>{html.escape(info['title'])}</small></td><td>{r['status']}</td><td>{r['seconds']}</td>"
-            f"<td>{r['peak_rss_mb']}</td><td><ul>{''.join(cells)}{problems}</ul></td></tr>"
+            f"<td>{r['peak_rss_mb']}</td><td>{r.get('peak_gpu_mb') if r.get('peak_gpu_mb') is not None else '—'}</td>"
+            f"<td><ul>{''.join(cells)}{problems}</ul></td></tr>"
         )
-    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    machine = machine or machine_info()
+    where = (f"{html.escape(machine['cpu'])} ({machine['cpu_cores']} cores)"
+             + (f", GPU {html.escape(machine['gpu'])}, CUDA {machine['cuda']}" if machine.get("gpu") else ", no GPU")
+             + f"; torch {machine['torch']}, Python {machine['python']}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>rlgen results</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;vertical-align:top}}tr.failed,tr.out_of_band{{background:#fdd}}li.OUT{{color:#b00}}
 ul{{margin:0;padding-left:1.2em}}</style></head><body>
-<h1>rlgen: results of the book</h1><p>Run on {when}. Each record is checked against its band in tests/bands.toml.</p>
-<table><tr><th>section</th><th>notebook</th><th>status</th><th>seconds</th><th>peak RSS (MB)</th><th>records</th></tr>
+<h1>rlgen: results of the book</h1><p>Run on {machine['date']}, on {where}. Each record is checked against its band in rlgen_utils/bands/.</p>
+<table><tr><th>section</th><th>notebook</th><th>status</th><th>seconds</th><th>peak RSS (MB)</th><th>peak GPU memory (MB)</th><th>records</th></tr>
 {''.join(rows)}</table></body></html>
 """
 

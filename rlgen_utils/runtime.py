@@ -1,6 +1,13 @@
-"""What every notebook calls first: profiles, seeding, device choice, and `record()`.
+"""What every notebook calls first: profiles, seeding, device choice, randomness across devices, `record()`.
 
-See ARCHITECTURE.md, "Profiles and parameters" and "Recording results".
+docs/architecture.md ("Profiles", "Randomness and devices", "Recording results") explains the conventions.
+
+Randomness across devices, in one rule: a notebook's random numbers come from a *CPU* `torch.Generator`
+(the one `seed_everything` returns, or `torch.Generator().manual_seed(...)`); every draw made with it
+happens on the CPU and the result moves to the tensors' device (`torch.randn(shape, generator=g).to(device)`,
+`sample_categorical(probs, g)`). So the same seed gives the same draws on a CPU and on a GPU, and a CPU
+generator never meets a CUDA kernel (which raises "Expected a 'cuda' device type for generator").
+`tests/test_randomness.py` checks the rule over the library and the notebooks.
 """
 from __future__ import annotations
 
@@ -50,16 +57,37 @@ def choose(profile: str, **by_profile: dict) -> dict:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch (all devices) in one call; returns a seeded torch.Generator."""
+    """Seed python, numpy and torch (all devices) in one call; returns a seeded CPU torch.Generator,
+    the notebook's source of random draws on any device (see the module docstring)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, then Apple MPS, else CPU. `prefer` (or `$RLGEN_DEVICE`) forces one."""
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One draw per row of `probs` (B, K) (or (K,) -> ()), on `probs`' device.
+
+    With a `generator`, the draw happens on the generator's device (the CPU, by the book's convention) and
+    the indices move back, so the same seed gives the same tokens whether the model runs on a CPU or a GPU
+    (the copy is B x K floats per step: cheap next to the network). Without one, torch's default generator
+    of `probs`' device draws. The same result as `torch.multinomial(probs, 1, generator=generator)` on a CPU.
+    """
+    if generator is None or generator.device == probs.device:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
+
+
+def get_device(prefer: str | None = None, *, cpu_bound: bool = False) -> torch.device:
+    """CUDA if present, then Apple MPS, else CPU. `prefer` (or `$RLGEN_DEVICE`) forces one.
+
+    `cpu_bound=True` is for work whose cost is Python per step and tiny kernels (stepping a Gymnasium
+    environment with a small network, tabular methods, tree search): a GPU's launch latency costs it more
+    than the GPU's throughput saves, so it runs on the CPU unless a device is forced.
+    """
     prefer = prefer or os.environ.get("RLGEN_DEVICE")
+    if cpu_bound and not prefer:
+        return torch.device("cpu")
     available = {
         "cuda": torch.cuda.is_available(),
         "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),

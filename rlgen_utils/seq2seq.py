@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .runtime import sample_categorical
 from .trainers import reinforce_loss
 
 
@@ -72,7 +73,7 @@ class Seq2Seq(nn.Module):
             if greedy:
                 choice = logits.argmax(-1)
             else:
-                choice = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator).squeeze(-1)
+                choice = sample_categorical(torch.softmax(logits / temperature, -1), generator)
             out[:, t] = torch.where(done, self.pad, choice)
             done = done | (choice == self.eos)
             if bool(done.all()):

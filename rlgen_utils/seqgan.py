@@ -93,7 +93,7 @@ def complete(policy: SequencePolicy, tokens: torch.Tensor, keep: torch.Tensor,
             chosen = tokens[:, t]  # every row still inside its prefix: nothing to sample
         else:
             cdf = torch.softmax(policy.head(h[:, -1]), -1).cumsum(-1)
-            u = torch.rand(M, 1, generator=generator, device=tokens.device) * cdf[:, -1:]
+            u = torch.rand(M, 1, generator=generator).to(tokens.device) * cdf[:, -1:]
             sampled = torch.searchsorted(cdf, u).squeeze(-1).clamp(max=policy.vocab_size - 1)
             chosen = torch.where(keep > t, tokens[:, t], sampled)
         out[:, t] = chosen

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from .policies import SequencePolicy, mle_loss
 from .rewards import Reward
+from .runtime import sample_categorical
 from .trainers import bradley_terry_loss
 
 WORDS = [".", "the", "a", "good", "big", "small", "red", "cat", "dog", "bird", "sees", "likes", "chases"]
@@ -101,7 +102,7 @@ def sample_data(n: int, generator: torch.Generator | None = None, length: int = 
         chain = DATA_PROBS.clone()
         chain[EOS, EOS] = 1.0  # after "." the sentence is over: pad with "."
         for t in range(length):
-            tokens[:, t] = torch.multinomial(chain[state], 1, generator=generator).squeeze(1)
+            tokens[:, t] = sample_categorical(chain[state], generator)
             state = tokens[:, t]
         ok = (tokens == EOS).any(1)
         kept.append(tokens[ok][:need])

@@ -20,7 +20,7 @@ def test_out_of_band_message_names_record_value_and_band():
 def test_missing_record_unbanded_record_and_missing_table_fail():
     assert "did not record it" in check_bands("9.9_tiny", "smoke", {"tiny/answer": 42}, BANDS)[0]
     extra = check_bands("9.9_tiny", "smoke", {"tiny/answer": 42, "tiny/half": 0.5, "tiny/new": 1}, BANDS)
-    assert extra == ["9.9_tiny: record 'tiny/new' has no smoke band: add one to bands.toml"]
+    assert extra == ["9.9_tiny: record 'tiny/new' has no smoke band: add one to bands/9.9_tiny.toml"]
     assert "no bands for profile 'full'" in check_bands("9.9_tiny", "full", {}, BANDS)[0]
     assert check_bands("9.9_tiny", "smoke", {"tiny/answer": 42, "tiny/half": 1.0}, BANDS) == []
     assert "outside" in check_bands("9.9_tiny", "smoke", {"tiny/answer": "42", "tiny/half": 1.0}, BANDS)[0]
@@ -70,14 +70,20 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     folder = tiny_notebook().parent
     tiny_notebook("9.9_broken", body='record("tiny/answer", 7)\nrecord("tiny/half", 0.5)')
     tiny_notebook("9.9_crash", body="raise RuntimeError('boom')")
-    bands_file = tmp_path / "bands.toml"
-    bands_file.write_text('["9.9_tiny".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n'
-                          '["9.9_broken".smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
+    bands_dir = tmp_path / "bands"
+    bands_dir.mkdir()
+    for stem in ("9.9_tiny", "9.9_broken"):
+        (bands_dir / f"{stem}.toml").write_text('[smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
     monkeypatch.chdir(tmp_path)  # a relative output folder, as `make run` passes it
-    status = runner.run("smoke", None, jobs=2, out="build", directory=folder, bands_file=bands_file)
+    status = runner.run("smoke", None, jobs=2, out="build", directory=folder, bands_dir=bands_dir)
     out = tmp_path / "build"
     assert status == 1
-    results = json.loads((out / "records.json").read_text())
+    written = json.loads((out / "records.json").read_text())
+    machine, results = written["machine"], written["notebooks"]
+    assert machine["torch"] and machine["cpu_cores"] >= 1 and "gpu" in machine and "cuda" in machine
+    assert results["9.9_tiny"]["peak_gpu_mb"] is None  # no GPU here; the stats cell leaves no trace:
+    assert not any("rlgen-gpu-stats" in c.metadata.get("tags", []) for c in nbformat.read(out / "executed" / "9.9_tiny.ipynb", as_version=4).cells)
+    assert not list((out / "executed").glob(".*"))
     assert results["9.9_tiny"]["status"] == "ok"
     assert results["9.9_tiny"]["records"] == {"tiny/answer": 42, "tiny/half": 0.5}
     assert results["9.9_tiny"]["profile"] == "smoke" and results["9.9_tiny"]["seconds"] > 0
@@ -87,6 +93,7 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     assert results["9.9_crash"]["status"] == "failed" and "boom" in results["9.9_crash"]["problems"][0]
     report = (out / "report.html").read_text()
     assert "9.9_tiny" in report and "out_of_band" in report and "[40, 44]" in report
+    assert "no GPU" in report and "torch " in report and "peak GPU memory" in report
     executed = out / "executed" / "9.9_tiny.ipynb"
     # publish strips papermill's injected PROFILE so the committed copy follows RLGEN_PROFILE again
     published = runner.publish(executed, tmp_path)

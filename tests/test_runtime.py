@@ -48,6 +48,9 @@ def test_device_choice(monkeypatch):
         assert get_device().type in ("cpu", "mps")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         get_device("tpu")
+    assert get_device(cpu_bound=True) == torch.device("cpu")  # env stepping, tabular, tree search: the CPU
+    monkeypatch.setenv("RLGEN_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu") and get_device(cpu_bound=True) == torch.device("cpu")
 
 
 def test_record_outside_ipython_prints_and_rejects_bad_values(capsys):
