@@ -6,8 +6,7 @@ import pytest
 import sacrebleu
 import torch
 
-from rlgen_utils.rewards import (BLEUReward, batched_sentence_bleu, corpus_bleu, modified_precision,
-                                 sentence_bleu)
+from rlgen_utils.rewards.bleu import BLEUReward, batched_sentence_bleu, corpus_bleu, modified_precision, sentence_bleu
 
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)  # its "enable effective_order" warning
 SMOOTHING = ["exp", "none", "floor", "add-k"]

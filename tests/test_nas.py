@@ -11,26 +11,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rlgen_utils import nas
+from rlgen_utils.nas.search import (Controller, evolution_step, incumbent_curve, mutate, random_search,
+    regularised_evolution, reinforce_search)
+from rlgen_utils.nas.space import (CHOICES, DEPTHS, arch_to_decisions, build_network, decisions_to_arch,
+    enumerate_space, used_slots)
+from rlgen_utils.nas.table import digits_splits, init_network, load_table, load_trained, train_architectures
 
 
 def test_space_is_enumerated_exactly_once_and_encoding_round_trips():
-    space = nas.enumerate_space()
-    assert len(space) == sum(12 ** d for d in nas.DEPTHS) == 1884
+    space = enumerate_space()
+    assert len(space) == sum(12 ** d for d in DEPTHS) == 1884
     assert len(set(space)) == len(space)
     for arch in space:
-        assert nas.decode(nas.encode(arch)) == arch
+        assert decisions_to_arch(arch_to_decisions(arch)) == arch
     # every decision sequence (brute force over all 3·(4·3)³ of them) decodes into the space, and the
     # canonical sequences are exactly one per architecture
-    decoded = {nas.decode(d) for d in itertools.product(*map(range, nas.CHOICES))}
+    decoded = {decisions_to_arch(d) for d in itertools.product(*map(range, CHOICES))}
     assert decoded == set(space)
-    assert len({nas.encode(a) for a in space}) == len(space)
+    assert len({arch_to_decisions(a) for a in space}) == len(space)
 
 
 def test_network_matches_its_decisions():
     acts = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
-    for arch in random.Random(0).sample(nas.enumerate_space(), 50):
-        net = nas.build_network(arch)
+    for arch in random.Random(0).sample(enumerate_space(), 50):
+        net = build_network(arch)
         linears = [m for m in net if isinstance(m, nn.Linear)]
         read_back = tuple((lin.out_features, acts[type(a)]) for lin, a in zip(linears[:-1], list(net)[1::2]))
         assert read_back == arch
@@ -40,35 +44,35 @@ def test_network_matches_its_decisions():
 
 def test_bad_decisions_get_a_clear_error():
     with pytest.raises(ValueError, match="decision sequence"):
-        nas.decode([3, 0, 0, 0, 0, 0, 0])
+        decisions_to_arch([3, 0, 0, 0, 0, 0, 0])
     with pytest.raises(ValueError, match="widths are"):
-        nas.encode([(48, "relu")])
+        arch_to_decisions([(48, "relu")])
 
 
 def test_used_slots():
     d = torch.tensor([[0, 1, 2, 3, 1, 0, 0], [2, 0, 0, 0, 0, 0, 0]])
-    assert nas.used_slots(d).tolist() == [[True, True, True, False, False, False, False], [True] * 7]
+    assert used_slots(d).tolist() == [[True, True, True, False, False, False, False], [True] * 7]
 
 
 def test_committed_table_covers_every_architecture():
-    table = nas.load_table()  # raises unless row i is architecture i, once each
-    space = nas.enumerate_space()
+    table = load_table()  # raises unless row i is architecture i, once each
+    space = enumerate_space()
     assert len(table["arch"]) == len(space)
-    assert [tuple(d) for d in table["decisions"]] == [nas.encode(a) for a in space]
+    assert [tuple(d) for d in table["decisions"]] == [arch_to_decisions(a) for a in space]
     for col in ("val_acc", "test_acc"):
         assert np.all((table[col] >= 0) & (table[col] <= 1))
     assert table["val_acc"].max() > 0.9  # the proxy trains: a broken trainer sits near 0.1
-    assert [sum(p.numel() for p in nas.build_network(a).parameters()) for a in space] == table["n_params"].tolist()
+    assert [sum(p.numel() for p in build_network(a).parameters()) for a in space] == table["n_params"].tolist()
 
 
 def test_batched_training_equals_training_each_network_alone():
-    splits = nas.digits_splits()
+    splits = digits_splits()
     archs = [((16, "relu"), (32, "tanh")), ((16, "sigmoid"), (32, "relu")), ((16, "tanh"), (32, "sigmoid"))]
     indices, seed, epochs, bs, lr = [5, 17, 40], 3, 1, 64, 1e-2
-    batched = nas.train_architectures(archs, splits, epochs=epochs, batch_size=bs, lr=lr, seed=seed, indices=indices)
+    batched = train_architectures(archs, splits, epochs=epochs, batch_size=bs, lr=lr, seed=seed, indices=indices)
     x, y = splits["train"]
     for arch, i, got in zip(archs, indices, batched):
-        net = nas.init_network(arch, seed, i)
+        net = init_network(arch, seed, i)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         order = torch.Generator().manual_seed(seed)
         for _ in range(epochs):
@@ -77,7 +81,7 @@ def test_batched_training_equals_training_each_network_alone():
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-        trained = nas.load_trained(arch, got)
+        trained = load_trained(arch, got)
         for p, q in zip(net.parameters(), trained.parameters()):
             assert torch.allclose(p, q, atol=1e-4)
         with torch.no_grad():
@@ -87,9 +91,9 @@ def test_batched_training_equals_training_each_network_alone():
 
 def test_controller_is_a_normalised_autoregressive_distribution():
     torch.manual_seed(0)
-    controller = nas.Controller(choices=(2, 3, 2), hidden=8)
+    controller = Controller(choices=(2, 3, 2), hidden=8)
     every = torch.tensor(list(itertools.product(range(2), range(3), range(2))))
-    logp, ent = controller.evaluate(every)
+    logp, ent = controller.logp_entropy(every)
     assert math.isclose(logp.sum(1).exp().sum().item(), 1.0, rel_tol=1e-5)
     # the first decision's entropy is the entropy of its marginal
     p0 = torch.stack([logp[every[:, 0] == v].sum(1).exp().sum() for v in range(2)])
@@ -100,44 +104,44 @@ def test_controller_is_a_normalised_autoregressive_distribution():
 
 
 def test_reinforce_converges_to_the_clearly_best_architecture_of_a_toy_table():
-    space = nas.enumerate_space()
-    target = nas.encode(((128, "tanh"), (64, "relu")))
-    codes = np.array([nas.encode(a) for a in space])
+    space = enumerate_space()
+    target = arch_to_decisions(((128, "tanh"), (64, "relu")))
+    codes = np.array([arch_to_decisions(a) for a in space])
     reward = 0.3 * (codes == np.array(target)).mean(1)  # partial credit guides the search ...
-    reward[space.index(nas.decode(target))] = 1.0  # ... and one architecture is clearly best
-    controller = nas.Controller()
-    nas.reinforce_search(reward, budget=len(space), seed=0, batch_size=16, lr=0.1, max_updates=80, controller=controller)
+    reward[space.index(decisions_to_arch(target))] = 1.0  # ... and one architecture is clearly best
+    controller = Controller()
+    reinforce_search(reward, budget=len(space), seed=0, batch_size=16, lr=0.1, max_updates=80, controller=controller)
     greedy = controller.sample(1, greedy=True)[0]
-    assert nas.decode(greedy.tolist()) == nas.decode(target)
-    logp, _ = controller.evaluate(torch.tensor([target]))
-    used = nas.used_slots(torch.tensor([target]))
+    assert decisions_to_arch(greedy.tolist()) == decisions_to_arch(target)
+    logp, _ = controller.logp_entropy(torch.tensor([target]))
+    used = used_slots(torch.tensor([target]))
     assert (logp * used).sum().exp().item() > 0.5
 
 
 def test_searchers_return_distinct_architectures_within_budget():
-    reward = np.random.default_rng(0).random(len(nas.enumerate_space()))
-    for history in (nas.random_search(len(reward), 50, seed=1), nas.regularised_evolution(reward, 50, seed=1)):
+    reward = np.random.default_rng(0).random(len(enumerate_space()))
+    for history in (random_search(len(reward), 50, seed=1), regularised_evolution(reward, 50, seed=1)):
         assert len(history) == 50 and len(set(history)) == 50
-    history = nas.reinforce_search(reward, 50, seed=1)  # may stop early if the controller stops exploring
+    history = reinforce_search(reward, 50, seed=1)  # may stop early if the controller stops exploring
     assert 0 < len(history) <= 50 and len(set(history)) == len(history)
 
 
 def test_mutation_changes_one_decision_that_matters():
     rng = random.Random(0)
-    for arch in random.Random(1).sample(nas.enumerate_space(), 200):
-        d = nas.encode(arch)
-        child = nas.mutate(d, rng)
-        assert child != d and nas.encode(nas.decode(child)) == child
+    for arch in random.Random(1).sample(enumerate_space(), 200):
+        d = arch_to_decisions(arch)
+        child = mutate(d, rng)
+        assert child != d and arch_to_decisions(decisions_to_arch(child)) == child
         if child[0] == d[0]:  # same depth: exactly one slot differs
             assert sum(a != b for a, b in zip(child, d)) == 1
 
 
 def test_regularised_evolution_ageing_removes_the_oldest_not_the_worst():
-    space = nas.enumerate_space()
+    space = enumerate_space()
     # the oldest member is the fittest; the newest is the least fit
-    members = [(nas.encode(space[i]), fit) for i, fit in zip([10, 200, 900, 1500], [0.99, 0.5, 0.4, 0.1])]
+    members = [(arch_to_decisions(space[i]), fit) for i, fit in zip([10, 200, 900, 1500], [0.99, 0.5, 0.4, 0.1])]
     population = deque(members)
-    child = nas.evolution_step(population, lambda d: 0.3, random.Random(0), sample_size=2)
+    child = evolution_step(population, lambda d: 0.3, random.Random(0), sample_size=2)
     assert len(population) == 4
     assert members[0] not in population  # the oldest is gone although it was the best
     assert list(population)[:3] == members[1:] and population[-1] == (child, 0.3)
@@ -147,7 +151,7 @@ def test_incumbent_curve_by_brute_force():
     rng = np.random.default_rng(0)
     val, test = rng.integers(0, 5, 30) / 4, rng.random(30)  # ties in validation on purpose
     history = list(rng.permutation(30)[:12])
-    curve = nas.incumbent_curve(history, val, test, budget=15)
+    curve = incumbent_curve(history, val, test, budget=15)
     for k in range(12):
         seen = history[: k + 1]
         best = max(seen, key=lambda i: (val[i], -seen.index(i)))  # first to reach the best validation

@@ -3,11 +3,11 @@ composed with WeightedSum; checked by hand and against brute-force Python loops.
 import pytest
 import torch
 
-from rlgen_utils.rewards import (DiscriminatorReward, KeywordReward, LengthReward, RepetitionPenalty, Reward,
-                                 WeightedSum)
-from rlgen_utils import testbed as tb
+from rlgen_utils.datasets.toy_language import EOS, WORDS, gold_score, text_to_tokens
+from rlgen_utils.rewards.base import Reward, WeightedSum
+from rlgen_utils.rewards.learned import DiscriminatorReward
+from rlgen_utils.rewards.rules import KeywordReward, LengthReward, RepetitionPenalty
 
-EOS = 0
 
 
 def _brute_repetition(row, eos, n):
@@ -61,9 +61,9 @@ def test_discriminator_reward_is_a_detached_probability():
 
 
 def test_rules_compose_with_weights_on_the_testbed():
-    x = tb.encode(["the good cat .", "good good good good good ."])
-    length, rep = LengthReward(tb.EOS, target=5), RepetitionPenalty(tb.EOS)
-    keyword = KeywordReward([tb.WORDS.index("good")], tb.EOS, mode="count")
+    x = text_to_tokens(["the good cat .", "good good good good good ."])
+    length, rep = LengthReward(EOS, target=5), RepetitionPenalty(EOS)
+    keyword = KeywordReward([WORDS.index("good")], EOS, mode="count")
     rules = 1.0 * length + 0.5 * rep + 0.2 * keyword
     assert isinstance(rules, WeightedSum) and all(isinstance(r, Reward) for _, r in rules.terms)
     parts = rules.components(x)
@@ -72,4 +72,4 @@ def test_rules_compose_with_weights_on_the_testbed():
     assert torch.allclose(parts["keyword"], torch.tensor([1.0, 5.0]))
     assert torch.allclose(rules(x), torch.tensor([0.6 + 0.2, 1.0 - 0.375 + 1.0]))
     # The gamed sentence wins on the rules and loses on gold: the testbed's hacking case in miniature.
-    assert rules(x)[1] > rules(x)[0] and tb.gold_score(x)[1] < tb.gold_score(x)[0]
+    assert rules(x)[1] > rules(x)[0] and gold_score(x)[1] < gold_score(x)[0]

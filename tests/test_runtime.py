@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlgen_utils.runtime import (ProfileError, choose, get_device, read_records, record, resolve_profile,
-                                 seed_everything)
+from rlgen_utils.runtime import ProfileError, choose, get_device, read_records, record, resolve_profile, seed_everything
 
 
 def test_profile_validation(monkeypatch):

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlgen_utils.data import make_translation_pairs, translate, translation_rules
-from rlgen_utils.seq2seq import Seq2Seq, mle_loss, scst_loss, strip
+from rlgen_utils.datasets.translation import make_translation_pairs, translate, translation_rules
+from rlgen_utils.sequences.seq2seq import Seq2Seq, scst_loss, seq2seq_mle_loss, word_ids_before_end
 
 
 def tiny_model(seed=0):
@@ -42,7 +42,7 @@ def test_log_prob_masks_after_eos_and_mle_loss_is_cross_entropy():
     assert logp[0, 3] == 0
     logits = model.logits(src, tgt)
     ce = F.cross_entropy(logits.reshape(-1, 6), tgt.masked_fill(tgt == 6, -100).reshape(-1), ignore_index=-100)
-    assert mle_loss(model, src, tgt).item() == pytest.approx(ce.item(), rel=1e-5)
+    assert seq2seq_mle_loss(model, src, tgt).item() == pytest.approx(ce.item(), rel=1e-5)
 
 
 def test_greedy_decode_is_the_argmax_of_teacher_forced_logits():
@@ -68,7 +68,7 @@ def test_sampled_decode_follows_the_model_distribution():
 
 
 def test_strip_cuts_at_eos_or_pad():
-    assert strip(torch.tensor([[1, 2, 5, 6], [3, 6, 6, 6], [5, 6, 6, 6]]), eos=5, pad=6) == [[1, 2], [3], []]
+    assert word_ids_before_end(torch.tensor([[1, 2, 5, 6], [3, 6, 6, 6], [5, 6, 6, 6]]), eos=5, pad=6) == [[1, 2], [3], []]
 
 
 def test_translation_rules_on_a_hand_example():

@@ -4,11 +4,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rlgen_utils.estimators import exact_gradient, gumbel_straight_through_estimates, score_function_estimates
-from rlgen_utils.policies import SequencePolicy
-from rlgen_utils.seqgan import (Discriminator, complete, delayed_copy, delayed_update, discriminator_step,
-                                make_oracle, oracle_nll, rollout_rewards)
-from rlgen_utils.trainers import reinforce_loss
+from rlgen_utils.rl.gradient_estimators import (exact_gradient, gumbel_straight_through_estimates,
+    score_function_estimates)
+from rlgen_utils.rl.policy_gradient import reinforce_loss
+from rlgen_utils.sequences.policy import SequencePolicy
+from rlgen_utils.sequences.seqgan import (SequenceDiscriminator, complete, delayed_copy, delayed_update,
+    discriminator_step, make_oracle, oracle_nll, rollout_rewards)
 
 
 class TableDiscriminator(nn.Module):
@@ -24,7 +25,7 @@ class TableDiscriminator(nn.Module):
 
 def test_rollout_reward_of_complete_sequence_is_the_discriminator_score():
     torch.manual_seed(0)
-    policy, disc = SequencePolicy(7, hidden=8), Discriminator(7)
+    policy, disc = SequencePolicy(7, hidden=8), SequenceDiscriminator(7)
     disc.train()  # rollout_rewards must score in eval mode (no dropout) and restore the mode
     tokens, _ = policy.sample(16, 6)
     q = rollout_rewards(policy, disc, tokens, n_rollouts=3)
@@ -96,7 +97,7 @@ def test_oracle_is_seeded_normal_and_nll_matches_log_prob():
 
 def test_discriminator_learns_to_separate_real_from_fake():
     torch.manual_seed(0)
-    disc = Discriminator(10)
+    disc = SequenceDiscriminator(10)
     opt = torch.optim.Adam(disc.parameters(), lr=1e-2)
     real = torch.randint(0, 5, (64, 12))  # "real" uses tokens 0-4, "fake" 5-9
     for _ in range(50):

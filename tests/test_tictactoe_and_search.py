@@ -1,0 +1,128 @@
+"""Tic-tac-toe rules, minimax, MCTS/PUCT and the policy-value evaluator against brute force and torch."""
+import numpy as np
+import pytest
+import torch
+
+from rlgen_utils.rl.alphazero import SYMMETRIES, PolicyValueNet, encode_boards, network_evaluator
+from rlgen_utils.rl.mcts import puct_search, uct_search
+from rlgen_utils.rl.tictactoe import (EMPTY, TicTacToe, forced_win_puzzles, legal_moves, minimax_moves,
+    minimax_value, play, play_games, random_player, terminal_value, to_move, winner)
+
+
+def all_positions():
+    seen, frontier = {EMPTY}, [EMPTY]
+    while frontier:
+        nxt = []
+        for b in frontier:
+            for m in legal_moves(b):
+                c = play(b, m)
+                if c not in seen:
+                    seen.add(c)
+                    nxt.append(c)
+        frontier = nxt
+    return seen
+
+
+def test_the_game_tree_has_the_known_size_and_value():
+    assert len(all_positions()) == 5478   # the number of legal tic-tac-toe positions
+    assert minimax_value(EMPTY) == 0        # perfect play draws
+
+
+def worst_result_for(player, board):
+    """Brute force: the worst outcome `player` can get when it plays ANY of minimax's optimal moves and the
+    opponent tries every legal move sequence. 1 win, 0 draw, -1 loss (for `player`)."""
+    result = terminal_value(board)
+    if result is not None:
+        return winner(board) * player
+    if to_move(board) == player:
+        return min(worst_result_for(player, play(board, m)) for m in minimax_moves(board))
+    return min(worst_result_for(player, play(board, m)) for m in legal_moves(board))
+
+
+def test_minimax_never_loses_against_exhaustive_play_with_either_colour():
+    assert worst_result_for(1, EMPTY) == 0
+    assert worst_result_for(-1, EMPTY) == 0
+    # and it wins whenever the opponent gives it the chance: after X plays an edge and O a far corner ...
+    assert minimax_value(play(play(EMPTY, 1), 6)) == 1  # ... X has a forced win
+
+
+def forced_win_positions(limit=6):  # brute force over the sorted positions (reference for forced_win_puzzles)
+    """Positions where the player to move wins by force, cannot win at once, and has exactly one winning move."""
+    found = []
+    for b in sorted(all_positions()):
+        moves = legal_moves(b)
+        if not moves or minimax_value(b) != 1 or any(winner(play(b, m)) for m in moves):
+            continue
+        winning = [m for m in moves if minimax_value(play(b, m)) == -1]
+        if len(winning) == 1:
+            found.append((b, winning[0]))
+    return found if limit >= len(found) else found[:: max(1, len(found) // limit)][:limit]
+
+
+def uniform_evaluator(boards):
+    legal = np.array([[float(b[i] == 0) for i in range(9)] for b in boards])
+    return legal / legal.sum(axis=1, keepdims=True), np.zeros(len(boards))
+
+
+def test_forced_win_puzzles_match_brute_force():
+    assert forced_win_puzzles() == forced_win_positions(limit=10_000)
+
+
+def test_mcts_finds_the_forced_win():
+    positions = forced_win_positions()
+    assert len(positions) == 6
+    for board, move in positions:
+        counts = uct_search(board, 3000, c=1.4, rng=np.random.default_rng(0))
+        assert counts.argmax() == move, (board, counts)
+        counts = puct_search([board], uniform_evaluator, 800)  # PUCT with no knowledge: search alone finds it
+        assert counts[0].argmax() == move
+
+
+def test_batched_puct_search_equals_one_search_per_board():
+    net = PolicyValueNet()
+    evaluate = network_evaluator(net)
+    boards = [EMPTY, play(EMPTY, 4), play(play(EMPTY, 0), 4)]
+    together = puct_search(boards, evaluate, 50)
+    for i, b in enumerate(boards):
+        np.testing.assert_array_equal(together[i], puct_search([b], evaluate, 50)[0])
+    assert together.sum(axis=1).tolist() == [50, 50, 50]  # every simulation ends in one visit per tree
+
+
+def test_numpy_evaluator_matches_the_torch_network():
+    torch.manual_seed(0)
+    net = PolicyValueNet(hidden=16)
+    boards = [EMPTY, play(EMPTY, 4), play(play(play(EMPTY, 4), 0), 8)]
+    priors, values = network_evaluator(net)(boards)
+    logits, v = net(encode_boards(boards))
+    legal = torch.tensor([[b[i] == 0 for i in range(9)] for b in boards])
+    expected = torch.softmax(logits.masked_fill(~legal, -torch.inf), 1)
+    np.testing.assert_allclose(priors, expected.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(values, v.detach().numpy(), atol=1e-5)
+
+
+def test_symmetries_preserve_the_value():
+    for board in list(all_positions())[:300]:
+        for perm in SYMMETRIES:
+            assert minimax_value(tuple(np.array(board)[perm].tolist())) == minimax_value(board)
+
+
+def test_gymnasium_style_environment_and_clear_errors():
+    env = TicTacToe()
+    obs, info = env.reset(seed=0)
+    assert obs.tolist() == [0] * 9 and len(info["legal_moves"]) == 9
+    for m in (0, 3, 1, 4):
+        obs, reward, terminated, truncated, _ = env.step(m)
+        assert reward == 0 and not terminated
+    assert obs.tolist() == [1, 1, 0, -1, -1, 0, 0, 0, 0]  # seen by X, who moves next
+    obs, reward, terminated, truncated, _ = env.step(2)
+    assert reward == 1.0 and terminated and not truncated
+    with pytest.raises(ValueError, match="legal_moves"):
+        play(play(EMPTY, 0), 0)
+    with pytest.raises(ValueError, match="legal moves"):
+        uct_search(env.board, 10)
+
+
+def test_random_players_play_complete_games():
+    rng = np.random.default_rng(0)
+    results = play_games(random_player(rng), random_player(rng), 200)
+    assert set(results.tolist()) <= {-1, 0, 1} and (results == 1).mean() > (results == -1).mean()  # X's edge
