@@ -89,3 +89,22 @@ def test_bleu_reward_interface_and_errors():
         sentence_bleu("a b", "a b")
     with pytest.raises(ValueError, match="one list per hypothesis"):
         corpus_bleu([["a"]], [])
+
+
+@pytest.mark.parametrize("hyp_len, ref_len", [(12, 25), (40, 29), (100, 150)])
+def test_batched_bleu_matches_sacrebleu_on_long_and_repetitive_sequences(hyp_len, ref_len):
+    """Few words, long sentences: many repeated n-grams, and keys read in several bit-packed windows
+    (int32 words up to 30 tokens, int64 windows of 62 overlapping by max_order − 1 beyond)."""
+    g = torch.Generator().manual_seed(hyp_len)
+    hyp = torch.randint(1, 4, (64, hyp_len), generator=g)
+    ref = torch.randint(1, 4, (64, 2, ref_len), generator=g)
+    hyp[::3, hyp_len // 2:] = 0  # some sequences end early (pad 0)
+    ref[::5, 1, ref_len // 3:] = 0
+    ours = batched_sentence_bleu(hyp, ref, pad_id=0)
+
+    def text(row):
+        row = row.tolist()
+        return " ".join(map(str, row[:row.index(0)] if 0 in row else row))
+    expected = torch.tensor([sacrebleu.sentence_bleu(text(h), [text(r) for r in rs], tokenize="none").score
+                             for h, rs in zip(hyp, ref)], dtype=torch.float64)
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)

@@ -121,23 +121,44 @@ def corpus_bleu(hypotheses, references_per_hyp, max_order: int = 4, smooth_metho
     return float(bleu_from_statistics(stats, max_order, smooth_method, smooth_value, effective_order)[0])
 
 
-def _ngram_match_counts(eq: torch.Tensor, valid_rows: torch.Tensor, valid_cols: torch.Tensor, max_order: int) -> list:
-    """For each order n: how many valid n-grams of the columns equal each n-gram of the rows.
+def _popcount(x: torch.Tensor) -> torch.Tensor:
+    """Set bits of each non-negative int32 or int64 (SWAR: pairs, nibbles, then bytes summed by shifts)."""
+    x = x - ((x >> 1) & 0x55555555_55555555 & _ones(x))
+    x = (x & (0x33333333_33333333 & _ones(x))) + ((x >> 2) & (0x33333333_33333333 & _ones(x)))
+    x = (x + (x >> 4)) & (0x0F0F0F0F_0F0F0F0F & _ones(x))
+    x = x + (x >> 8)
+    x = x + (x >> 16)
+    return ((x + (x >> 32)) if x.dtype == torch.int64 else x) & 0x7F
 
-    `eq` (..., T, T') says which tokens are equal; n-grams starting at i and j are equal when the n token pairs
-    (i + k, j + k) are, so order n is order n − 1 AND one shifted diagonal (no n-gram codes, no overflow).
-    `valid_rows` (..., T) and `valid_cols` (..., T') are the lengths as masks. Returns a list of (..., T − n + 1).
+
+def _ones(x: torch.Tensor) -> int:
+    return 0x7FFFFFFF_FFFFFFFF if x.dtype == torch.int64 else 0x7FFFFFFF
+
+
+def _ngram_match_counts(query: torch.Tensor, keys: torch.Tensor, max_order: int) -> list:
+    """For each order n: how many n-grams of `keys` (M, K) equal the n-gram of `query` (M, T) at each position.
+
+    The equalities of one query token with the key tokens are packed into the bits of one integer (bit j: key
+    token j; int32 words when the keys fit in 30 bits, else int64 words of 62). An n-gram at i matches the one
+    at j when tokens (i + k, j + k) match for k < n, so the n-gram mask is the (n − 1)-gram mask AND the next
+    token's mask shifted right by n − 1; a popcount counts. Keys longer than a word are read in windows that
+    overlap by max_order − 1 tokens, each owning its first bits. Returns [(M, T − n + 1) for n = 1..max_order].
     """
-    counts, same = [], eq
-    T, T2 = eq.shape[-2], eq.shape[-1]
-    for n in range(1, max_order + 1):
-        if n > T or n > T2:
-            counts.append(torch.zeros(eq.shape[:-2] + (max(T - n + 1, 0),), dtype=torch.int32, device=eq.device))
-            continue
-        if n > 1:
-            same = same[..., :-1, :-1] & eq[..., n - 1:, n - 1:]
-        col_ok = valid_cols[..., n - 1:].unsqueeze(-2)  # an n-gram is valid when its last token is
-        counts.append((same & col_ok).sum(-1, dtype=torch.int32))  # an int32 sum of bools is ~6x faster than the default
+    (M, T), K = query.shape, keys.shape[1]
+    dtype, word = (torch.int32, 30) if K <= 30 else (torch.int64, 62)  # shifts never reach the sign bit
+    step = word - (max_order - 1) if K > word else word
+    counts = [torch.zeros(M, max(T - n + 1, 0), dtype=dtype, device=query.device) for n in range(1, max_order + 1)]
+    for start in range(0, K, step):
+        window = keys[:, start:start + word]
+        bits = torch.zeros(M, T, dtype=dtype, device=query.device)  # (M, T): bit j = query_i == window_j
+        for j in range(window.shape[1]):
+            bits |= (query == window[:, j:j + 1]).to(dtype) << j
+        owned = (1 << min(step, K - start)) - 1  # n-grams starting in this window's own part
+        grams = bits
+        for n in range(1, min(max_order, T) + 1):
+            if n > 1:
+                grams = grams[:, :-1] & (bits[:, n - 1:] >> (n - 1))
+            counts[n - 1] += _popcount(grams & owned if K > step else grams)
     return counts
 
 
@@ -147,8 +168,8 @@ def batched_bleu_statistics(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, 
 
     hyp_tokens (B, T); ref_tokens (B, R, T') or (B, T'); a sequence ends at its first `pad_id`, and every
     one of the R rows counts as a reference. For each hypothesis n-gram, its count in the hypothesis and in
-    each reference come from token-equality tables (B, T, T'), which are small for sentences; clipped matches
-    = Σ over hypothesis positions of min(c_hyp, max_r c_ref) / c_hyp = Σ over distinct n-grams of min(c_hyp, c_ref).
+    each reference come from bit-packed token equalities (`_ngram_match_counts`). Clipped matches =
+    Σ over hypothesis positions of min(c_hyp, max_r c_ref) / c_hyp = Σ over distinct n-grams of min(c_hyp, c_ref).
     """
     if hyp_tokens.dim() != 2:
         raise ValueError(f"hyp_tokens must be (B, T), got shape {tuple(hyp_tokens.shape)}")
@@ -157,29 +178,31 @@ def batched_bleu_statistics(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, 
         raise ValueError(f"ref_tokens must be (B, T) or (B, R, T) with B = {hyp_tokens.shape[0]}, got {tuple(ref_tokens.shape)}")
     device = hyp_tokens.device
     hyp, refs = hyp_tokens.long(), refs.long().to(device)
-    B, T = hyp.shape
+    (B, T), (R, T2) = hyp.shape, refs.shape[1:]
     hyp_len, ref_lens = length_before_end(hyp, pad_id), length_before_end(refs, pad_id)  # (B,), (B, R)
     diff = (ref_lens - hyp_len.unsqueeze(1)).abs()
     closest = (diff * 10 ** 6 + ref_lens).argmin(1)  # nearest length, ties to the shorter
     ref_len = ref_lens.gather(1, closest.unsqueeze(1)).squeeze(1)
     stats = torch.zeros(B, 2 + 2 * max_order, dtype=torch.float64, device=device)
     stats[:, 0], stats[:, 1] = hyp_len.double(), ref_len.double()
+    for n in range(1, max_order + 1):
+        stats[:, 1 + max_order + n] = (hyp_len - n + 1).clamp(min=0).double()
     if T == 0 or B == 0:
         return stats
-    if max(int(hyp.abs().max()), int(refs.abs().max()) if refs.numel() else 0) >= 2 ** 31:  # compare as int32
-        ids, inverse = torch.unique(torch.cat([hyp.flatten(), refs.flatten()]), return_inverse=True)
+    if max(int(hyp.abs().max()), int(refs.abs().max()) if refs.numel() else 0) >= 2 ** 30:  # ids that need int64
+        _, inverse = torch.unique(torch.cat([hyp.flatten(), refs.flatten()]), return_inverse=True)
         hyp, refs = inverse[:hyp.numel()].view_as(hyp), inverse[hyp.numel():].view_as(refs)
-    hyp, refs = hyp.int(), refs.int()  # equality tables are ~8x faster on int32 than on int64
-    hyp_ok = torch.arange(T, device=device) < hyp_len.unsqueeze(1)  # (B, T)
-    ref_ok = torch.arange(refs.shape[2], device=device) < ref_lens.unsqueeze(2)  # (B, R, T')
-    c_hyp = _ngram_match_counts(hyp.unsqueeze(2) == hyp.unsqueeze(1), hyp_ok, hyp_ok, max_order)  # [(B, T-n+1)]
-    c_ref = _ngram_match_counts(hyp[:, None, :, None] == refs[:, :, None, :], hyp_ok.unsqueeze(1), ref_ok, max_order)
+    hyp, refs = hyp.int(), refs.int()  # comparisons on int32 are ~2x faster than on int64
+    # Tokens past a sequence's end become distinct negative ids: no n-gram through them matches a real one.
+    hyp = torch.where(torch.arange(T, device=device) < hyp_len.unsqueeze(1), hyp, -1 - torch.arange(T, device=device, dtype=torch.int32))
+    refs = torch.where(torch.arange(T2, device=device) < ref_lens.unsqueeze(2), refs, -1 - T - torch.arange(T2, device=device, dtype=torch.int32))
+    c_hyp = _ngram_match_counts(hyp, hyp, max_order)  # [(B, T-n+1)]
+    c_ref = _ngram_match_counts(hyp.repeat_interleave(R, 0), refs.reshape(B * R, T2), max_order)  # [(B·R, T-n+1)]
     for n in range(1, min(max_order, T) + 1):
-        ok = hyp_ok[:, n - 1:]  # the hypothesis n-grams that exist
-        most_in_a_ref = c_ref[n - 1].amax(1)  # (B, T-n+1): the most any single reference holds
-        clipped = torch.minimum(c_hyp[n - 1], most_in_a_ref).double() / c_hyp[n - 1].clamp(min=1).double()
+        most_in_a_ref = c_ref[n - 1].view(B, R, -1).amax(1)  # the most any single reference holds
+        clipped = torch.minimum(c_hyp[n - 1], most_in_a_ref).double() / c_hyp[n - 1].clamp(min=1)
+        ok = torch.arange(T - n + 1, device=device) <= (hyp_len - n).unsqueeze(1)  # the hypothesis n-grams that exist
         stats[:, 1 + n] = torch.round((clipped * ok).sum(1))
-        stats[:, 1 + max_order + n] = ok.sum(1).double()
     return stats
 
 
@@ -188,11 +211,7 @@ def batched_sentence_bleu(hyp_tokens: torch.Tensor, ref_tokens: torch.Tensor, pa
                           effective_order: bool = True) -> torch.Tensor:
     """(B,) sentence BLEU (0..100) of each row of a token batch against its reference(s), all at once;
     equals `sentence_bleu` on the same token ids (and sacrebleu with tokenize="none")."""
-    # chunks of rows keep the (rows, T, T') equality tables around 4M entries each
-    rows = max(1, 4_000_000 // max(1, hyp_tokens.shape[-1] * ref_tokens.shape[-1] * (ref_tokens.shape[1] if ref_tokens.dim() == 3 else 1)))
-    stats = torch.cat([batched_bleu_statistics(h, r, pad_id, max_order)
-                       for h, r in zip(hyp_tokens.split(rows), ref_tokens.split(rows))]) if len(hyp_tokens) else \
-        batched_bleu_statistics(hyp_tokens, ref_tokens, pad_id, max_order)
+    stats = batched_bleu_statistics(hyp_tokens, ref_tokens, pad_id, max_order)
     return bleu_from_statistics(stats.cpu(), max_order, smooth_method, smooth_value, effective_order).to(hyp_tokens.device)
 
 
