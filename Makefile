@@ -5,6 +5,7 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= full
 ONLY    ?=
+RESUME  ?=
 JOBS    ?= 1
 OUT     ?= build
 TORCH   ?= torch==2.13.0
@@ -27,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 run: setup
-	$(BIN)/python -m rlgen_utils run --profile $(PROFILE) --jobs $(JOBS) --out $(OUT) $(if $(ONLY),--only "$(ONLY)")
+	$(BIN)/python -m rlgen_utils run --profile $(PROFILE) --jobs $(JOBS) --out $(OUT) $(if $(ONLY),--only "$(ONLY)") $(if $(RESUME),--resume)
 
 # Unit tests, every notebook executed by papermill in the smoke profile with its records checked
 # against tests/bands.toml, and nbval (lax) over the committed notebooks, also in smoke.

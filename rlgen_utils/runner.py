@@ -6,9 +6,7 @@ CLI (`python -m rlgen_utils ...`): `list`, `run`, `records`; see `main()`.
 from __future__ import annotations
 
 import argparse
-import datetime
 import fnmatch
-import html
 import json
 import os
 import re
@@ -19,6 +17,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from .report import machine_info, render_report
 from .runtime import PROFILES, ProfileError, format_value, read_records, resolve_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,30 +169,34 @@ def _execute_child(source: str, target: str, profile: str, timeout: str):
     print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1), **gpu}))
 
 
-def machine_info() -> dict:
-    """Where the book ran: CPU model and cores, GPU name, torch and CUDA versions, Python, the date."""
-    import platform
+def write_results(out: Path, results: dict, bands: dict, directory: Path, machine: dict):
+    """OUT/records.json and OUT/report.html for the notebooks finished so far (each file replaced whole)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = dict(sorted(results.items()))
+    for name, text in (("records.json", json.dumps({"machine": machine, "notebooks": results}, indent=2) + "\n"),
+                       ("report.html", render_report(results, bands, {stem: notebook_info(Path(directory) / f"{stem}.ipynb")
+                                                                      for stem in results}, machine))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
 
-    import torch
 
-    cpu = platform.processor() or platform.machine()
+def previous_results(out: Path, profile: str) -> dict:
+    """The notebooks an earlier run into OUT finished `ok` in this profile (their executed copies still there)."""
     try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "cpu": cpu, "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
-        "cuda": torch.version.cuda if gpu else None, "python": platform.python_version(),
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-    }
+        earlier = json.loads((out / "records.json").read_text()).get("notebooks", {})
+    except (OSError, ValueError):
+        return {}
+    return {stem: r for stem, r in earlier.items()
+            if r.get("profile") == profile and r.get("status") == "ok" and (out / "executed" / f"{stem}.ipynb").exists()}
 
 
 def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out: str | Path = "build",
-        directory: Path = NOTEBOOKS, bands_dir: Path = BANDS_DIR) -> int:
+        directory: Path = NOTEBOOKS, bands_dir: Path = BANDS_DIR, resume: bool = False) -> int:
     """Execute the book; write OUT/executed/*.ipynb, OUT/records.json and OUT/report.html.
 
+    The records and the report are rewritten after every notebook, so an interrupted run keeps what it
+    finished; `resume=True` keeps an earlier run's `ok` notebooks of this profile and runs only the rest.
     Returns the exit status: 0 when every notebook ran and stayed within its bands, else 1.
     """
     from tqdm.auto import tqdm
@@ -205,8 +208,13 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
         return 2
     out = Path(out)
     bands = load_bands(bands_dir)
-    results, running = {}, set()
-    bar = tqdm(total=len(notebooks), desc=f"notebooks ({profile})", unit="nb")
+    machine = machine_info()
+    kept = {stem: r for stem, r in previous_results(out, profile).items() if stem in {p.stem for p in notebooks}} if resume else {}
+    results, running = dict(kept), set()
+    todo = [p for p in notebooks if p.stem not in kept]
+    if kept:
+        print(f"resuming: {len(kept)} notebook(s) already ok in {out}, {len(todo)} to run")
+    bar = tqdm(total=len(todo), desc=f"notebooks ({profile})", unit="nb")
 
     def one(path: Path):
         running.add(path.stem)
@@ -216,7 +224,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
         return path, result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for future in as_completed([pool.submit(one, p) for p in notebooks]):
+        for future in as_completed([pool.submit(one, p) for p in todo]):
             path, result = future.result()
             executed = out / "executed" / path.name
             records = read_records(executed) if executed.exists() else {}
@@ -227,16 +235,13 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
                 "peak_rss_mb": result["peak_rss_mb"], "peak_gpu_mb": result.get("peak_gpu_mb"), "records": records,
                 "problems": problems + ([result["error"]] if result.get("error") else []),
             }
+            write_results(out, results, bands, directory, machine)
             bar.update(1)
             bar.set_postfix_str(", ".join(sorted(running)) or "done")
             if status != "ok":
                 tqdm.write(f"{path.stem}: {status}: " + "; ".join(results[path.stem]["problems"]))
     bar.close()
-    results = dict(sorted(results.items()))
-    machine = machine_info()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "records.json").write_text(json.dumps({"machine": machine, "notebooks": results}, indent=2) + "\n")
-    (out / "report.html").write_text(render_report(results, bands, directory, machine))
+    write_results(out, results, bands, directory, machine)
     n_ok = sum(r["status"] == "ok" for r in results.values())
     print(f"{n_ok}/{len(results)} notebooks ok ({profile}); report: {out / 'report.html'}")
     return 0 if n_ok == len(results) else 1
@@ -283,43 +288,28 @@ def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
     return target
 
 
-# ----------------------------------------------------------------------------- report
-def render_report(results: dict, bands: dict, directory: Path = NOTEBOOKS, machine: dict | None = None) -> str:
-    """One self-contained HTML page: every notebook with status, time, memory and each record in its band."""
-    rows = []
-    for stem, r in results.items():
-        info = notebook_info(Path(directory) / f"{stem}.ipynb")
-        table = bands.get(stem, {}).get(r["profile"], {})
-        cells = []
-        for name, value in r["records"].items():
-            band = table.get(name)
-            inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
-            mark = "in" if inside else "OUT"
-            band_text = f"[{band[0]}, {band[1]}]" if band else "no band"
-            cells.append(f'<li class="{mark}"><code>{html.escape(name)}</code> = {html.escape(format_value(value))} '
-                         f"<small>{band_text} {mark}</small></li>")
-        problems = "".join(f"<li class='OUT'>{html.escape(p)}</li>" for p in r.get("problems", []))
-        rows.append(
-            f"<tr class='{r['status']}'><td>{html.escape(info['section'])}</td><td><b>{html.escape(stem)}</b><br>"
-            f"<small>{html.escape(info['title'])}</small></td><td>{r['status']}</td><td>{r['seconds']}</td>"
-            f"<td>{r['peak_rss_mb']}</td><td>{r.get('peak_gpu_mb') if r.get('peak_gpu_mb') is not None else '—'}</td>"
-            f"<td><ul>{''.join(cells)}{problems}</ul></td></tr>"
-        )
-    machine = machine or machine_info()
-    where = (f"{html.escape(machine['cpu'])} ({machine['cpu_cores']} cores)"
-             + (f", GPU {html.escape(machine['gpu'])}, CUDA {machine['cuda']}" if machine.get("gpu") else ", no GPU")
-             + f"; torch {machine['torch']}, Python {machine['python']}")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>rlgen results</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:4px 8px;vertical-align:top}}tr.failed,tr.out_of_band{{background:#fdd}}li.OUT{{color:#b00}}
-ul{{margin:0;padding-left:1.2em}}</style></head><body>
-<h1>rlgen: results of the book</h1><p>Run on {machine['date']}, on {where}. Each record is checked against its band in rlgen_utils/bands/.</p>
-<table><tr><th>section</th><th>notebook</th><th>status</th><th>seconds</th><th>peak RSS (MB)</th><th>peak GPU memory (MB)</th><th>records</th></tr>
-{''.join(rows)}</table></body></html>
-"""
-
-
 # ----------------------------------------------------------------------------- CLI
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, with a message that names the fix."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give the number of notebooks to run at once") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} notebooks at once is not possible: give 1 or more")
+    return value
+
+
+def readable_records(path: str) -> dict:
+    """`read_records`, with a one-line error for a file that is not a notebook."""
+    try:
+        return read_records(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # nbformat's and json's errors for a file that is not a notebook
+        raise ValueError(f"{path} is not a Jupyter notebook ({type(e).__name__}): give an executed .ipynb file") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlgen_utils", description="Run and inspect the rlgen book.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="execute notebooks with papermill and check their records")
     p_run.add_argument("--profile", default=None, help=f"one of {PROFILES} (default: $RLGEN_PROFILE or full)")
     p_run.add_argument("--only", default=None, help="comma-separated name patterns, e.g. 1.1 or 2.2a,2.2b")
-    p_run.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
+    p_run.add_argument("--jobs", type=positive_int, default=1, help="notebooks executed at once (>= 1)")
     p_run.add_argument("--out", default="build", help="output folder (default: build)")
+    p_run.add_argument("--resume", action="store_true", help="keep the notebooks an earlier run into --out finished "
+                       "ok in this profile; run only the others")
     p_rec = sub.add_parser("records", help="print the records stored in executed notebooks, as JSON")
     p_rec.add_argument("notebooks", nargs="+")
     p_pub = sub.add_parser("publish", help="copy executed notebooks back into notebooks/ (outputs kept, "
@@ -342,14 +334,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{info['section']:<6} {info['notebook']:<34} {info['title']}")
             return 0
         if args.command == "records":
-            print(json.dumps({Path(p).stem: read_records(p) for p in args.notebooks}, indent=2))
+            print(json.dumps({Path(p).stem: readable_records(p) for p in args.notebooks}, indent=2))
             return 0
         if args.command == "publish":
             for p in args.executed:
                 print(f"published {publish(Path(p))}")
             return 0
-        return run(args.profile, args.only, args.jobs, args.out)
-    except (ProfileError, FileNotFoundError) as e:
+        return run(args.profile, args.only, args.jobs, args.out, resume=args.resume)
+    except (ProfileError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

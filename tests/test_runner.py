@@ -102,6 +102,37 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     assert "injected-parameters" not in tags and "parameters" in tags
     cli = subprocess.run([sys.executable, "-m", "rlgen_utils", "records", str(published)], capture_output=True, text=True)
     assert json.loads(cli.stdout) == {"9.9_tiny": {"tiny/answer": 42, "tiny/half": 0.5}}
+    # --resume keeps the ok notebook of this profile and runs only the others; the file is rewritten whole
+    seconds_before = results["9.9_tiny"]["seconds"]
+    status = runner.run("smoke", None, jobs=1, out="build", directory=folder, bands_dir=bands_dir, resume=True)
+    again = json.loads((out / "records.json").read_text())["notebooks"]
+    assert status == 1 and again["9.9_tiny"]["seconds"] == seconds_before and set(again) == set(results)
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_records_are_written_after_each_notebook(tiny_notebook, tmp_path, monkeypatch):
+    """A run that dies after its first notebook still leaves that notebook's results behind."""
+    folder = tiny_notebook().parent
+    tiny_notebook("9.9_second")
+    bands_dir = tmp_path / "bands"
+    bands_dir.mkdir()
+    for stem in ("9.9_tiny", "9.9_second"):
+        (bands_dir / f"{stem}.toml").write_text('[smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
+    calls = []
+
+    def execute_then_die(path, target, profile, timeout=1800):
+        if calls:
+            raise KeyboardInterrupt  # the second notebook: the run is interrupted
+        calls.append(path.stem)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text())
+        return {"status": "ok", "error": None, "peak_rss_mb": 1.0, "peak_gpu_mb": None, "seconds": 0.1}
+
+    monkeypatch.setattr(runner, "execute_notebook", execute_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run("smoke", None, jobs=1, out=tmp_path / "build", directory=folder, bands_dir=bands_dir)
+    kept = json.loads((tmp_path / "build" / "records.json").read_text())["notebooks"]
+    assert list(kept) == calls and kept[calls[0]]["status"] == "out_of_band"  # no records in the copied source
 
 
 def test_cli_list_and_clear_errors():
@@ -112,6 +143,16 @@ def test_cli_list_and_clear_errors():
     none = subprocess.run([sys.executable, "-m", "rlgen_utils", "run", "--only", "nothing-like-this"],
                           capture_output=True, text=True)
     assert none.returncode == 2 and "no notebook matches" in none.stderr
+    jobs = subprocess.run([sys.executable, "-m", "rlgen_utils", "run", "--jobs", "-3"], capture_output=True, text=True)
+    assert jobs.returncode == 2 and "give 1 or more" in jobs.stderr and "Traceback" not in jobs.stderr
+
+
+def test_records_of_a_file_that_is_not_a_notebook_is_one_line(tmp_path):
+    bad = tmp_path / "notes.ipynb"
+    bad.write_text("not json at all")
+    cli = subprocess.run([sys.executable, "-m", "rlgen_utils", "records", str(bad)], capture_output=True, text=True)
+    assert cli.returncode == 2 and "is not a Jupyter notebook" in cli.stderr and "Traceback" not in cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1
 
 
 def test_publish_collapses_progress_bar_refreshes():
