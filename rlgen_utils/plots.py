@@ -32,14 +32,17 @@ def use_house_style():
         shell.run_line_magic("matplotlib", "inline")
 
 
-def image_grid(images, image_shape, nrow: int | None = None, ax=None, title: str | None = None, pad: int = 1):
-    """Show a batch of flattened (n, h*w) images in [0, 1] as one grid image."""
+def image_grid(images, image_shape, nrow: int | None = None, ax=None, title: str | None = None, pad: int = 1,
+               pad_value: float = 0.0):
+    """Show a batch of flattened (n, h*w) images in [0, 1] (0 = background, drawn white; 1 = ink, black) as one
+    grid image. The gaps between images and empty cells are filled with `pad_value`, the background by default,
+    so the digits sit on one sheet instead of in black frames."""
     x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     h, w = image_shape
     n = len(x)
     nrow = nrow or int(np.ceil(np.sqrt(n)))
     ncol = int(np.ceil(n / nrow))
-    grid = np.ones((ncol * (h + pad) + pad, nrow * (w + pad) + pad))
+    grid = np.full((ncol * (h + pad) + pad, nrow * (w + pad) + pad), float(pad_value))
     for i, img in enumerate(x.reshape(n, h, w)):
         r, c = divmod(i, nrow)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
@@ -48,6 +51,8 @@ def image_grid(images, image_shape, nrow: int | None = None, ax=None, title: str
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+    for spine in ax.spines.values():  # one sheet of images: no axis lines around it
+        spine.set_visible(False)
     if title:
         ax.set_title(title)
     return ax
