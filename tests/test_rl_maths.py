@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rlgen_utils.rl.advantages import MovingAverageBaseline, discounted_returns, gae
-from rlgen_utils.rl.kl import AdaptiveKLController, FixedKLController, best_of_n_kl, kl_estimates, kl_penalised_reward
+from rlgen_utils.rl.kl import (AdaptiveKLController, FixedKLController, best_of_n_kl, best_of_n_kl_exact, kl_estimates,
+                               kl_penalised_reward)
 from rlgen_utils.rl.policy_gradient import ppo_clip_loss, ppo_update, reinforce_loss
 from rlgen_utils.rl.preferences import bradley_terry_loss, dpo_loss
 
@@ -165,6 +166,31 @@ def test_best_of_n_kl_matches_exact_computation():
     exact = float((p * torch.log(p * big).clamp(min=-1e9)).where(p > 0, torch.zeros(1, dtype=torch.float64)).sum())
     assert best_of_n_kl(n) == pytest.approx(exact, abs=1e-3)
     assert best_of_n_kl(1) == 0.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_best_of_n_kl_exact_matches_brute_force_enumeration(n):
+    """Enumerate every n-tuple of draws from a small base with tied rewards; keep the first draw of highest reward."""
+    import itertools
+    probs = torch.tensor([0.35, 0.05, 0.2, 0.1, 0.3], dtype=torch.float64)
+    rewards = torch.tensor([1.0, 2.0, 1.0, 0.5, 3.0], dtype=torch.float64)  # outcomes 0 and 2 tie
+    bon = torch.zeros(5, dtype=torch.float64)
+    for draws in itertools.product(range(5), repeat=n):
+        best = max(draws, key=lambda k: float(rewards[k]))  # the first of the tied maxima, as argmax does
+        bon[best] += float(torch.prod(probs[list(draws)]))
+    keep = bon > 0
+    brute = float((bon[keep] * (bon[keep] / probs[keep]).log()).sum())
+    assert best_of_n_kl_exact(probs, rewards, n) == pytest.approx(brute, abs=1e-12)
+
+
+def test_best_of_n_kl_exact_limits():
+    """Many equally likely distinct outcomes: the analytic log n − (n−1)/n; one outcome of all the mass: 0."""
+    big = 100_000
+    probs, rewards = torch.full((big,), 1.0 / big), torch.randperm(big, generator=torch.Generator().manual_seed(0))
+    assert best_of_n_kl_exact(probs, rewards.double(), 16) == pytest.approx(best_of_n_kl(16), abs=1e-3)
+    assert best_of_n_kl_exact(torch.tensor([1.0]), torch.tensor([0.0]), 16) == 0.0
+    assert best_of_n_kl_exact(torch.tensor([0.5, 0.5]), torch.tensor([1.0, 1.0]), 8) == pytest.approx(0.0, abs=1e-12)
+    assert best_of_n_kl_exact(torch.tensor([0.5, 0.5]), torch.tensor([0.0, 1.0]), 8) < best_of_n_kl(8)
 
 
 def test_moving_average_baseline():

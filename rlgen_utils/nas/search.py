@@ -77,12 +77,14 @@ def _rows() -> dict:
 # Defined in notebooks/2.3_neural_architecture_search.ipynb, which explains it (tests/test_notebook_copies.py keeps the two identical).
 def reinforce_search(reward: np.ndarray, budget: int, seed: int = 0, batch_size: int = 16, lr: float = 0.02,
                      entropy_coef: float = 0.05, baseline_decay: float = 0.8, max_updates: int | None = None,
-                     controller: Controller | None = None) -> list[int]:
+                     controller: Controller | None = None, log: list | None = None) -> list[int]:
     """Zoph & Le (2017): sample a batch of architectures from the controller, reward R = validation
     accuracy, baseline b = moving average of R, ascend Σ_t ∇log π(d_t|d_<t)·(R − b) + β·∇H[π].
 
     Returns the distinct architectures evaluated (table rows), in order, until `budget` of them;
     stops early after `max_updates` (default 4·budget/batch_size) if the controller stops exploring.
+    If `log` is a list, one dict per update is appended: the batch's mean reward R, the controller's
+    entropy H[π] (Σ_t of the per-decision entropies along the samples) and the evaluations so far.
     """
     torch.manual_seed(seed)
     controller = controller if controller is not None else Controller()
@@ -109,6 +111,8 @@ def reinforce_search(reward: np.ndarray, budget: int, seed: int = 0, batch_size:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if log is not None:
+            log.append(dict(reward=float(R.mean()), entropy=float((ent.detach() * used).sum(1).mean()), evaluations=len(history)))
         if len(history) >= budget:
             break
     return history

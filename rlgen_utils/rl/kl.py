@@ -59,3 +59,22 @@ def best_of_n_kl(n: int) -> float:
     """KL(best-of-n ‖ base) = log n - (n - 1)/n, the analytic value used for best-of-n sampling
     (Stiennon et al. 2020; exact for continuous rewards without ties, an upper bound otherwise)."""
     return math.log(n) - (n - 1) / n
+
+
+def best_of_n_kl_exact(probs: torch.Tensor, rewards: torch.Tensor, n: int) -> float:
+    """Exact KL(best-of-n ‖ base) for a discrete base distribution, ties included.
+
+    `probs` (K,) are the base probabilities of K outcomes (summing to 1) and `rewards` (K,) their rewards.
+    Best-of-n keeps the highest-reward of n independent draws; outcomes with equal rewards form one level.
+    A level with base mass p whose lower levels hold mass F₋ is chosen with q = (F₋ + p)ⁿ − F₋ⁿ, and within
+    a level best-of-n keeps the base's proportions, so KL = Σ_levels q log(q / p). Without ties and with
+    vanishing atoms this tends to `best_of_n_kl(n)` = log n − (n − 1)/n; heavy atoms make it smaller.
+    """
+    probs, rewards = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(rewards, dtype=torch.float64)
+    levels, index = torch.unique(rewards, sorted=True, return_inverse=True)
+    p = torch.zeros(len(levels), dtype=torch.float64).index_add_(0, index, probs)
+    p = p / p.sum()
+    below = torch.cumsum(p, 0) - p
+    q = (below + p).pow(n) - below.pow(n)
+    keep = q > 0
+    return float((q[keep] * (q[keep].log() - p[keep].log())).sum())
