@@ -10,7 +10,7 @@ from .layers import _check_x, mlp
 
 
 class JointEnergy(nn.Module):
-    """The seed's energy-based model: E = f_w(x, y), an MLP whose input is the concatenation of the
+    """The survey's energy-based model: E = f_w(x, y), an MLP whose input is the concatenation of the
     image x and the one-hot label y (64 + 10 = 74 values on digits, 784 + 10 = 794 on MNIST).
     Low energy means (x, y) match; p(x, y) ∝ exp(−E(x, y))."""
 
