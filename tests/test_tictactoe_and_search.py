@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlgen_utils.rl.alphazero import SYMMETRIES, PolicyValueNet, encode_boards, network_evaluator
+from rlgen_utils.rl.alphazero import (SYMMETRIES, PolicyValueNet, encode_boards, network_evaluator, policy_player,
+    search_player)
 from rlgen_utils.rl.mcts import puct_search, uct_search
 from rlgen_utils.rl.tictactoe import (EMPTY, TicTacToe, forced_win_puzzles, legal_moves, minimax_moves,
     minimax_value, play, play_games, random_player, terminal_value, to_move, winner)
@@ -98,6 +99,36 @@ def test_numpy_evaluator_matches_the_torch_network():
     expected = torch.softmax(logits.masked_fill(~legal, -torch.inf), 1)
     np.testing.assert_allclose(priors, expected.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(values, v.detach().numpy(), atol=1e-5)
+
+
+def test_puct_with_c_zero_ignores_the_priors():
+    """c_puct scales the whole prior term, so with c_puct = 0 the priors cannot change the search: two
+    evaluators with the same values and opposite priors give the same visit counts (and different ones for c > 0)."""
+    def evaluator(prefer_first):
+        def evaluate(boards):
+            priors = np.array([[(9 - m if prefer_first else m + 1) * (b[m] == 0) for m in range(9)] for b in boards], float)
+            values = np.array([0.1 * (sum(abs(x) for x in b) % 3) - 0.1 for b in boards])
+            return priors / priors.sum(axis=1, keepdims=True), values
+        return evaluate
+    boards = [EMPTY, play(EMPTY, 4)]
+    np.testing.assert_array_equal(puct_search(boards, evaluator(True), 60, c_puct=0.0),
+                                  puct_search(boards, evaluator(False), 60, c_puct=0.0))
+    assert not np.array_equal(puct_search(boards, evaluator(True), 60, c_puct=1.5),
+                              puct_search(boards, evaluator(False), 60, c_puct=1.5))
+
+
+def test_policy_player_plays_the_legal_move_with_the_highest_prior():
+    torch.manual_seed(0)
+    net = PolicyValueNet(hidden=16)
+    with torch.no_grad():
+        net.policy_head.bias[4] = 100.0   # the centre dominates every prior while it is free
+    evaluate = network_evaluator(net)
+    boards = [EMPTY, play(EMPTY, 4), play(play(EMPTY, 4), 0)]
+    moves = policy_player(evaluate)(boards)
+    assert moves[0] == 4 and all(b[m] == 0 for b, m in zip(boards, moves))
+    assert moves[1:] == [int(np.argmax(p)) for p in evaluate(boards[1:])[0]]
+    # both kinds of player finish complete games against each other
+    assert len(play_games(policy_player(evaluate), search_player(evaluate, 8, 1.5), 3)) == 3
 
 
 def test_symmetries_preserve_the_value():

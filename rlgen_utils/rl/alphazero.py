@@ -1,5 +1,6 @@
-"""AlphaZero's pieces for tic-tac-toe (Silver et al. 2017; survey §1.2, notebook 1.2c): the board symmetries
-for data augmentation, the network's input encoding, the policy-value network, and a search player."""
+"""AlphaGo Zero's / AlphaZero's pieces for tic-tac-toe (Silver et al. 2017, 2018; survey §1.2, notebook 1.2c): the
+board symmetries for data augmentation, the network's input encoding, the policy-value network, a search player
+and the network alone as a player (no search)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -65,6 +66,11 @@ def network_evaluator(net: PolicyValueNet) -> Callable:
     return evaluate
 
 
-def search_player(evaluate_boards: Callable, n_simulations: int, c_puct: float = 1.5) -> Callable:
+def search_player(evaluate_boards: Callable, n_simulations: int, c_puct: float) -> Callable:
     """A player for `play_games`: PUCT search on all its boards at once, then the most visited move."""
     return lambda boards: [int(m) for m in puct_search(boards, evaluate_boards, n_simulations, c_puct).argmax(axis=1)]
+
+
+def policy_player(evaluate_boards: Callable) -> Callable:
+    """A player for `play_games` without search: the legal move with the highest prior p(a|s) of the network."""
+    return lambda boards: [int(m) for m in evaluate_boards(boards)[0].argmax(axis=1)]

@@ -37,7 +37,8 @@ def uct_score(parent: Node, child: Node, c: float) -> float:
 
 
 def puct_score(parent: Node, child: Node, c: float) -> float:
-    """AlphaZero's PUCT: Q(s,a) + c P(s,a) √N(s) / (1 + N(s,a))."""
+    """PUCT as in AlphaGo Zero / AlphaZero: Q(s,a) + c P(s,a) √N(s) / (1 + N(s,a)). `c` scales the whole second
+    term, so c = 0 removes the prior P as well as the exploration bonus: the search then ranks moves by Q alone."""
     return child.q() + c * child.prior * math.sqrt(parent.visits) / (1 + child.visits)
 
 
