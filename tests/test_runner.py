@@ -165,3 +165,24 @@ def test_publish_collapses_progress_bar_refreshes():
     ]
     merged = runner.collapse_streams(outputs)
     assert [o["text"] for o in merged] == ["100%|###| 3/3\n", "done\n", "warning\n"]
+
+
+def test_committed_notebooks_read_cleanly():
+    """The book-wide rule on committed outputs: no warnings, local paths, progress-bar debris, echoed return
+    values or stderr blocks, and "the seed's" is never written for the survey's."""
+    problems = []
+    for path in find_notebooks():
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if "the seed's" in cell.source.lower():
+                problems.append(f"{path.name} cell {i}: says \"the seed's\" (write \"the survey's\")")
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") + "".join(str(v) for k, v in out.get("data", {}).items() if k.startswith("text/"))
+                if out.output_type == "stream" and out.name == "stderr":
+                    problems.append(f"{path.name} cell {i}: a stderr block ({text.strip()[:60]!r})")
+                if out.output_type == "execute_result" and set(out.get("data", {})) == {"text/plain"}:
+                    problems.append(f"{path.name} cell {i}: an echoed return value ({text.strip()[:40]!r}): end the line with ';'")
+                for needle, what in (("site-packages", "a local path"), ("/tmp/", "a local path"), ("/home/", "a local path"),
+                                     ("/work/", "a local path"), ("Warning", "a warning"), ("\r", "progress-bar refreshes")):
+                    if needle in text:
+                        problems.append(f"{path.name} cell {i}: {what} in the output")
+    assert not problems, "\n".join(problems)
