@@ -17,7 +17,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .report import machine_info, render_report
+from .report import first_figure, machine_info, render_report
 from .runtime import PROFILES, ProfileError, format_value, read_records, resolve_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,13 +169,15 @@ def _execute_child(source: str, target: str, profile: str, timeout: str):
     print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1), **gpu}))
 
 
-def write_results(out: Path, results: dict, bands: dict, directory: Path, machine: dict):
+def write_results(out: Path, results: dict, bands: dict, directory: Path, machine: dict, wall_seconds: float | None = None):
     """OUT/records.json and OUT/report.html for the notebooks finished so far (each file replaced whole)."""
     out.mkdir(parents=True, exist_ok=True)
     results = dict(sorted(results.items()))
+    infos = {stem: notebook_info(Path(directory) / f"{stem}.ipynb") for stem in results}
+    figures = {stem: first_figure(out / "executed" / f"{stem}.ipynb") for stem in results}
+    machine = dict(machine, wall_seconds=None if wall_seconds is None else round(wall_seconds, 1))
     for name, text in (("records.json", json.dumps({"machine": machine, "notebooks": results}, indent=2) + "\n"),
-                       ("report.html", render_report(results, bands, {stem: notebook_info(Path(directory) / f"{stem}.ipynb")
-                                                                      for stem in results}, machine))):
+                       ("report.html", render_report(results, bands, infos, machine, figures, wall_seconds))):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text)
         tmp.replace(out / name)
@@ -215,6 +217,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
     if kept:
         print(f"resuming: {len(kept)} notebook(s) already ok in {out}, {len(todo)} to run")
     bar = tqdm(total=len(todo), desc=f"notebooks ({profile})", unit="nb")
+    start = time.perf_counter()
 
     def one(path: Path):
         running.add(path.stem)
@@ -241,7 +244,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
             if status != "ok":
                 tqdm.write(f"{path.stem}: {status}: " + "; ".join(results[path.stem]["problems"]))
     bar.close()
-    write_results(out, results, bands, directory, machine)
+    write_results(out, results, bands, directory, machine, time.perf_counter() - start)
     n_ok = sum(r["status"] == "ok" for r in results.values())
     print(f"{n_ok}/{len(results)} notebooks ok ({profile}); report: {out / 'report.html'}")
     return 0 if n_ok == len(results) else 1

@@ -94,6 +94,8 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     report = (out / "report.html").read_text()
     assert "9.9_tiny" in report and "out_of_band" in report and "[40, 44]" in report
     assert "no GPU" in report and "torch " in report and "peak GPU memory" in report
+    assert "<svg" in report and "href='executed/9.9_tiny.ipynb'" in report and "1/3 notebooks ok" in report
+    assert machine["wall_seconds"] > 0 and " s wall" in report
     executed = out / "executed" / "9.9_tiny.ipynb"
     # publish strips papermill's injected PROFILE so the committed copy follows RLGEN_PROFILE again
     published = runner.publish(executed, tmp_path)
@@ -186,3 +188,15 @@ def test_committed_notebooks_read_cleanly():
                     if needle in text:
                         problems.append(f"{path.name} cell {i}: {what} in the output")
     assert not problems, "\n".join(problems)
+
+
+def test_report_draws_bands_and_thumbnails(tmp_path):
+    from rlgen_utils.report import band_marker, first_figure
+
+    assert 'fill="#2a7"' in band_marker(0.5, [0.0, 1.0]) and 'fill="#c22"' in band_marker(2.0, [0.0, 1.0])
+    assert band_marker("text", [0, 1]) == "" and band_marker(1.0, None) == ""
+    assert 'fill="#2a7"' in band_marker(3.0, [3.0, 3.0])  # a zero-width band (an exact value) still draws
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data",
+                                                                             "data": {"image/png": "iVBOR\nw0KG"}}]}]}))
+    assert first_figure(nb) == "iVBORw0KG" and first_figure(tmp_path / "missing.ipynb") is None
