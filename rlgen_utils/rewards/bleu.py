@@ -148,11 +148,14 @@ def _ngram_match_counts(query: torch.Tensor, keys: torch.Tensor, max_order: int)
     dtype, word = (torch.int32, 30) if K <= 30 else (torch.int64, 62)  # shifts never reach the sign bit
     step = word - (max_order - 1) if K > word else word
     counts = [torch.zeros(M, max(T - n + 1, 0), dtype=dtype, device=query.device) for n in range(1, max_order + 1)]
+    query = query.to(dtype)
+    columns = keys.to(dtype).t().contiguous().unsqueeze(-1)  # (K, M, 1): one key token of every row
+    equal = torch.empty(M, T, dtype=dtype, device=query.device)  # eq written as 0/1 integers: no bool copy
     for start in range(0, K, step):
-        window = keys[:, start:start + word]
-        bits = torch.zeros(M, T, dtype=dtype, device=query.device)  # (M, T): bit j = query_i == window_j
-        for j in range(window.shape[1]):
-            bits |= (query == window[:, j:j + 1]).to(dtype) << j
+        bits = torch.zeros(M, T, dtype=dtype, device=query.device)  # (M, T): bit j = query_i == key_{start + j}
+        for j in range(min(word, K - start)):
+            torch.eq(query, columns[start + j], out=equal)
+            bits.add_(equal, alpha=1 << j)  # distinct powers of two: adding is OR-ing
         owned = (1 << min(step, K - start)) - 1  # n-grams starting in this window's own part
         grams = bits
         for n in range(1, min(max_order, T) + 1):
