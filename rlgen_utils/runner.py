@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .report import first_figure, machine_info, render_report
 from .runtime import PROFILES, ProfileError, format_value, read_records, resolve_profile
+from .setup_cell import forge_url, sync_setup_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p_pub = sub.add_parser("publish", help="copy executed notebooks back into notebooks/ (outputs kept, "
                            "papermill's injected parameters removed): how committed outputs are refreshed")
     p_pub.add_argument("executed", nargs="+")
+    sub.add_parser("sync-setup", help="rewrite every notebook's setup cell to install from pyproject's Homepage (for a fork)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -338,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "records":
             print(json.dumps({Path(p).stem: readable_records(p) for p in args.notebooks}, indent=2))
+            return 0
+        if args.command == "sync-setup":
+            changed = sync_setup_cells()
+            print(f"{len(changed)} setup cell(s) rewritten to install from {forge_url()}")
             return 0
         if args.command == "publish":
             for p in args.executed:
