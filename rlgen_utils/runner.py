@@ -170,12 +170,17 @@ def _execute_child(source: str, target: str, profile: str, timeout: str):
     print(json.dumps({"status": status, "error": error, "peak_rss_mb": round(peak_kb / 1024, 1), **gpu}))
 
 
-def write_results(out: Path, results: dict, bands: dict, directory: Path, machine: dict, wall_seconds: float | None = None):
-    """OUT/records.json and OUT/report.html for the notebooks finished so far (each file replaced whole)."""
+def write_results(out: Path, results: dict, bands: dict, directory: Path, machine: dict, wall_seconds: float | None = None,
+                  seen: dict | None = None):
+    """OUT/records.json and OUT/report.html for the notebooks finished so far (each file replaced whole).
+    `seen` caches each notebook's (info, figure) across calls, so each executed notebook is read once."""
     out.mkdir(parents=True, exist_ok=True)
     results = dict(sorted(results.items()))
-    infos = {stem: notebook_info(Path(directory) / f"{stem}.ipynb") for stem in results}
-    figures = {stem: first_figure(out / "executed" / f"{stem}.ipynb") for stem in results}
+    seen = {} if seen is None else seen
+    for stem in results:
+        if stem not in seen:
+            seen[stem] = (notebook_info(Path(directory) / f"{stem}.ipynb"), first_figure(out / "executed" / f"{stem}.ipynb"))
+    infos, figures = {stem: seen[stem][0] for stem in results}, {stem: seen[stem][1] for stem in results}
     machine = dict(machine, wall_seconds=None if wall_seconds is None else round(wall_seconds, 1))
     for name, text in (("records.json", json.dumps({"machine": machine, "notebooks": results}, indent=2) + "\n"),
                        ("report.html", render_report(results, bands, infos, machine, figures, wall_seconds))):
@@ -213,7 +218,7 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
     bands = load_bands(bands_dir)
     machine = machine_info()
     kept = {stem: r for stem, r in previous_results(out, profile).items() if stem in {p.stem for p in notebooks}} if resume else {}
-    results, running = dict(kept), set()
+    results, running, seen = dict(kept), set(), {}
     todo = [p for p in notebooks if p.stem not in kept]
     if kept:
         print(f"resuming: {len(kept)} notebook(s) already ok in {out}, {len(todo)} to run")
@@ -239,13 +244,13 @@ def run(profile: str | None = None, only: str | None = None, jobs: int = 1, out:
                 "peak_rss_mb": result["peak_rss_mb"], "peak_gpu_mb": result.get("peak_gpu_mb"), "records": records,
                 "problems": problems + ([result["error"]] if result.get("error") else []),
             }
-            write_results(out, results, bands, directory, machine)
+            write_results(out, results, bands, directory, machine, seen=seen)
             bar.update(1)
             bar.set_postfix_str(", ".join(sorted(running)) or "done")
             if status != "ok":
                 tqdm.write(f"{path.stem}: {status}: " + "; ".join(results[path.stem]["problems"]))
     bar.close()
-    write_results(out, results, bands, directory, machine, time.perf_counter() - start)
+    write_results(out, results, bands, directory, machine, time.perf_counter() - start, seen)
     n_ok = sum(r["status"] == "ok" for r in results.values())
     print(f"{n_ok}/{len(results)} notebooks ok ({profile}); report: {out / 'report.html'}")
     return 0 if n_ok == len(results) else 1
