@@ -70,7 +70,8 @@ def best_of_n_kl_exact(probs: torch.Tensor, rewards: torch.Tensor, n: int) -> fl
     a level best-of-n keeps the base's proportions, so KL = Σ_levels q log(q / p). Without ties and with
     vanishing atoms this tends to `best_of_n_kl(n)` = log n − (n − 1)/n; heavy atoms make it smaller.
     """
-    probs, rewards = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(rewards, dtype=torch.float64)
+    probs = torch.as_tensor(probs, dtype=torch.float64).cpu()  # K scalars: the CPU whatever the caller's device
+    rewards = torch.as_tensor(rewards, dtype=torch.float64).cpu()
     levels, index = torch.unique(rewards, sorted=True, return_inverse=True)
     p = torch.zeros(len(levels), dtype=torch.float64).index_add_(0, index, probs)
     p = p / p.sum()
