@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 # The venv's bin/ first on PATH, so papermill's and nbval's "python3" kernel is the project's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test unit notebooks lab clean
+.PHONY: setup run test unit notebooks lab book clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,11 @@ test: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests -m "not notebook"
+
+# The website from the committed notebooks (Sphinx + MyST-NB, no execution) into $(OUT)/site, then every page
+# checked in headless Chromium (Debian's chromium; without it the site is built and a warning says so).
+book: setup
+	$(BIN)/python -m rlgen_utils book --out $(OUT)/site
 
 # Extra flags for JupyterLab, e.g. LABFLAGS=--no-browser; root (a container) needs --allow-root.
 LABFLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)

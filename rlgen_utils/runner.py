@@ -6,10 +6,8 @@ CLI (`python -m rlgen_utils ...`): `list`, `run`, `records`; see `main()`.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -17,41 +15,12 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from .contents import NOTEBOOKS, find_notebooks, notebook_info, write_book_index
 from .report import first_figure, machine_info, render_report
 from .runtime import PROFILES, ProfileError, format_value, read_records, resolve_profile
 from .setup_cell import forge_url, sync_setup_cells
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 BANDS_DIR = Path(__file__).resolve().parent / "bands"  # one <notebook>.toml each, shipped in the wheel
-
-
-# ----------------------------------------------------------------------------- notebooks
-def find_notebooks(only: str | None = None, directory: Path = NOTEBOOKS) -> list[Path]:
-    """The book's notebooks (top level of notebooks/), sorted; `only` keeps those whose name contains
-    or glob-matches one of its comma-separated patterns (e.g. "1.1", "2.2a,2.2b", "*seqgan*")."""
-    paths = sorted(p for p in Path(directory).glob("*.ipynb") if not p.name.startswith("."))
-    if only:
-        patterns = [p.strip() for p in str(only).split(",") if p.strip()]
-        paths = [p for p in paths if any(pat in p.stem or fnmatch.fnmatch(p.stem, pat) for pat in patterns)]
-    return paths
-
-
-def notebook_info(path: Path) -> dict:
-    """Survey section (from the file name: '1.1a_vae' -> '1.1') and title (the first markdown heading)."""
-    import nbformat
-
-    stem = Path(path).stem
-    number = stem.split("_", 1)[0]
-    section = re.sub(r"[a-z]+$", "", number) or number
-    title = stem
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type == "markdown":
-            match = re.search(r"^#+\s*(.+)$", cell.source, flags=re.M)
-            if match:
-                title = match.group(1).strip()
-                break
-    return {"notebook": stem, "section": section, "title": title}
 
 
 # ----------------------------------------------------------------------------- bands
@@ -93,29 +62,30 @@ def check_bands(notebook: str, profile: str, records: dict, bands: dict | None =
 
 
 # ----------------------------------------------------------------------------- execution
-def kernel_env(profile: str) -> dict:
-    """The environment of a notebook's kernel: the profile, and this interpreter's bin/ first on PATH so
-    the 'python3' kernel is the one with rlgen_utils installed."""
+def kernel_env(profile: str, python: str | None = None) -> dict:
+    """The environment of a notebook's kernel: the profile, and the interpreter's bin/ (this one, or
+    `python`) first on PATH so the 'python3' kernel is the one with rlgen_utils installed."""
     env = dict(os.environ, RLGEN_PROFILE=profile, PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)  # the kernel's own inline backend puts figures into the notebook
     # One BLAS/OpenMP thread per kernel: the book's models are small, and spinning OpenMP threads made
     # them 10-50x slower on a loaded 2-core machine. It also makes a run's floats repeatable. Override by setting it.
     env.setdefault("OMP_NUM_THREADS", "1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PATH"] = str(Path(python or sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
 
-def execute_notebook(source: Path, target: Path, profile: str, timeout: int = 1800) -> dict:
+def execute_notebook(source: Path, target: Path, profile: str, timeout: int = 1800, python: str | None = None) -> dict:
     """Execute one notebook with papermill in a child process; returns status, seconds, peak RSS, error.
 
     The child reports the peak resident memory of the kernel it started (getrusage of its children).
+    `python` runs child and kernel with another interpreter (the wheel test's clean environment).
     """
     source, target = Path(source).resolve(), Path(target).resolve()  # the child runs in the notebook's folder
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "rlgen_utils.runner", "_execute", str(source), str(target), profile, str(timeout)],
-        capture_output=True, text=True, env=kernel_env(profile), cwd=str(source.parent),
+        [python or sys.executable, "-m", "rlgen_utils.runner", "_execute", str(source), str(target), profile, str(timeout)],
+        capture_output=True, text=True, env=kernel_env(profile, python), cwd=str(source.parent),
     )
     seconds = time.perf_counter() - start
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -292,12 +262,40 @@ def publish(executed: Path, directory: Path = NOTEBOOKS) -> Path:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs = collapse_streams(cell.outputs)
+    run = Path(executed).resolve().parent.parent / "records.json"  # the runner's OUT/records.json, when there
+    try:
+        facts = json.loads(run.read_text())
+        result = facts["notebooks"][Path(executed).stem]
+        nb.metadata["rlgen"] = {k: result.get(k) for k in ("profile", "seconds", "peak_rss_mb", "peak_gpu_mb")}
+        nb.metadata["rlgen"]["machine"] = {k: facts["machine"].get(k) for k in ("cpu", "cpu_cores", "gpu", "torch", "date")}
+    except (OSError, ValueError, KeyError):
+        pass  # published from elsewhere: no run facts to keep
     target = Path(directory) / Path(executed).name
     nbformat.write(nb, target)
     return target
 
 
 # ----------------------------------------------------------------------------- CLI
+def book(out: str | Path, browser_check: bool = True) -> int:
+    """`make book`: the website (rlgen_utils.site), then every page checked in Chromium (rlgen_utils.site_browser)."""
+    from .site import build_site, site_notebooks
+    from .site_browser import BrowserUnavailable, check_site
+
+    site = build_site(out)
+    if not browser_check:
+        return 0
+    try:
+        result = check_site(site, site_notebooks())
+    except BrowserUnavailable as e:
+        print(f"WARNING: the site was built but NOT checked in a browser: {e}", file=sys.stderr)
+        return 0
+    for problem in result["problems"]:
+        print(f"site problem: {problem}", file=sys.stderr)
+    print(f"browser check: {len(result['pages'])} pages visited in headless Chromium, {len(result['problems'])} problems; "
+          f"landing page screenshot {result['screenshot']}")
+    return 1 if result["problems"] else 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1, with a message that names the fix."""
     try:
@@ -336,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                            "papermill's injected parameters removed): how committed outputs are refreshed")
     p_pub.add_argument("executed", nargs="+")
     sub.add_parser("sync-setup", help="rewrite every notebook's setup cell to install from pyproject's Homepage (for a fork)")
+    p_book = sub.add_parser("book", help="build the website from the committed notebooks (no execution), then check "
+                            "every page in headless Chromium")
+    p_book.add_argument("--out", default="build/site", help="output folder (default: build/site)")
+    p_book.add_argument("--no-browser-check", action="store_true", help="build only; skip the Chromium check")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -353,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "publish":
             for p in args.executed:
                 print(f"published {publish(Path(p))}")
+            print(f"wrote {write_book_index()} (the contents the overview shows when opened alone)")
             return 0
+        if args.command == "book":
+            return book(args.out, browser_check=not args.no_browser_check)
         return run(args.profile, args.only, args.jobs, args.out, resume=args.resume)
     except (ProfileError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -102,6 +102,9 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     tags = [t for c in nbformat.read(published, as_version=4).cells for t in c.metadata.get("tags", [])]
     assert "injected-parameters" in [t for c in nbformat.read(executed, as_version=4).cells for t in c.metadata.get("tags", [])]
     assert "injected-parameters" not in tags and "parameters" in tags
+    facts = nbformat.read(published, as_version=4).metadata["rlgen"]  # the run's facts travel with the notebook
+    assert facts["profile"] == "smoke" and facts["seconds"] == results["9.9_tiny"]["seconds"]
+    assert facts["machine"]["cpu_cores"] == machine["cpu_cores"]
     cli = subprocess.run([sys.executable, "-m", "rlgen_utils", "records", str(published)], capture_output=True, text=True)
     assert json.loads(cli.stdout) == {"9.9_tiny": {"tiny/answer": 42, "tiny/half": 0.5}}
     # --resume keeps the ok notebook of this profile and runs only the others; the file is rewritten whole

@@ -1,0 +1,181 @@
+"""The book as a website: `make book` (`python -m rlgen_utils book`) renders the committed notebooks with
+Sphinx and MyST-NB, without executing them.
+
+Why Sphinx + MyST-NB: it is the maintained engine under Jupyter Book 1 (pip-installable, no Node.js), it
+renders notebooks' stored outputs as they are, and it builds offline: the theme's assets ship in the wheel
+and MathJax 3 comes from the `django-static-mathjax` package (MathJax's own build), so the site makes no network request.
+
+Layout of the site: the overview notebook is the landing page (`index.html`), the other notebooks follow
+by survey section in the navigation, and `report.html` is the results dashboard built from the committed
+notebooks' records (checked against their `full` bands). `tests/test_site.py` opens every page in headless
+Chromium.
+"""
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .report import band_marker, first_figure
+from .contents import NOTEBOOKS, ROOT, find_notebooks, notebook_info
+from .runner import check_bands, load_bands
+from .runtime import format_value, read_records
+from .setup_cell import forge_url
+
+PARTS = {"0": "Start here", "1": "1 · Background", "2": "2 · Benefits of RL for generative AI",
+         "3": "3 · Challenges", "4": "4 · Applications"}
+RECORD_MIME = "application/vnd.rlgen.record+json"
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#4a7bb7"/>'
+           '<text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff" font-family="sans-serif">R</text></svg>')
+
+CONF = '''# Written by rlgen_utils.site for each build; edit site.py, not this file.
+project = "rlgen"
+author = "the rlgen authors"
+copyright = "the rlgen authors; the survey: Cao, Sheng, McAuley, Yao (2023)"
+extensions = ["myst_nb"]
+root_doc = "index"
+exclude_patterns = ["_build"]
+nb_execution_mode = "off"                     # the committed outputs, as they are
+nb_mime_priority_overrides = [("html", {record_mime!r}, None)]  # records show as their text line
+myst_enable_extensions = ["dollarmath", "amsmath"]
+mathjax_path = "mathjax/tex-svg-full.js"     # MathJax 3, one self-contained local file: no network, no fonts
+html_theme = "sphinx_book_theme"
+html_title = "rlgen: RL for generative AI, runnable"
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
+html_show_sourcelink = False
+html_copy_source = True                       # the download button offers the .ipynb
+html_context = {{"default_mode": "light"}}
+html_theme_options = {{"home_page_in_toc": True, "show_navbar_depth": 1, "repository_url": {forge!r},
+                      "use_repository_button": False, "use_download_button": True, "show_toc_level": 2}}
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.header", "misc.highlighting_failure"]
+'''
+
+
+def mathjax_file() -> Path:
+    """MathJax 3's self-contained TeX-to-SVG bundle, as shipped by the django-static-mathjax package (the
+    MathJax project's es5 build; nothing of Django is imported)."""
+    spec = importlib.util.find_spec("mathjax")
+    path = Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5" / "tex-svg-full.js" if spec else None
+    if path is None or not path.exists():
+        raise FileNotFoundError("MathJax is not installed: run `make book` (it installs the book's tools) or "
+                                "`pip install -e '.[dev]'` (django-static-mathjax ships MathJax's files)")
+    return path
+
+
+def machine_line(machine: dict | None) -> str | None:
+    """'NVIDIA H200 · 16 cores · 2026-11-28 18:11' (the GPU if any, else the CPU) from a notebook's run facts."""
+    if not machine:
+        return None
+    return f"{machine.get('gpu') or machine.get('cpu')} · {machine.get('cpu_cores')} cores · {machine.get('date')}"
+
+
+def committed_results(notebooks: list[Path], bands: dict) -> dict:
+    """Per notebook: its stored records checked against the `full` bands, and the run facts `publish` kept."""
+    results = {}
+    for path in notebooks:
+        records = read_records(path)
+        meta = json.loads(path.read_text()).get("metadata", {}).get("rlgen", {})
+        problems = check_bands(path.stem, "full", records, bands)
+        results[path.stem] = {"records": records, "problems": problems, "status": "ok" if not problems else "out_of_band",
+                              "seconds": meta.get("seconds"), "peak_rss_mb": meta.get("peak_rss_mb"),
+                              "machine": machine_line(meta.get("machine"))}
+    return results
+
+
+def report_page(notebooks: list[Path], bands: dict) -> str:
+    """The results dashboard as a page of the site: per notebook its main figure, run facts and every record
+    drawn against its `full` band, linked to the notebook's page."""
+    results = committed_results(notebooks, bands)
+    rows = []
+    for path in notebooks:
+        stem, r, info = path.stem, results[path.stem], notebook_info(path)
+        table = bands.get(stem, {}).get("full", {})
+        items = []
+        for name, value in r["records"].items():
+            band = table.get(name)
+            inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
+            items.append(f'<li class="{"in" if inside else "OUT"}">{band_marker(value, band)} <code>{html.escape(name)}</code> = '
+                         f'{html.escape(format_value(value))} <small>{f"[{band[0]}, {band[1]}]" if band else "no band"}</small></li>')
+        png = first_figure(path)
+        figure = f'<img alt="main figure of {html.escape(stem)}" src="data:image/png;base64,{png}">' if png else ""
+        facts = " · ".join(f"{v:.0f} {unit}" for v, unit in ((r["seconds"], "s"), (r["peak_rss_mb"], "MB")) if v is not None) or "—"
+        facts += f"<br><small>{html.escape(r['machine'])}</small>" if r.get("machine") else ""
+        rows.append(f"<tr class='{r['status']}'><td>{html.escape(info['section'])}</td><td><a href='{html.escape(stem)}.html'>"
+                    f"<b>{html.escape(stem)}</b></a><br><small>{html.escape(info['title'])}</small></td><td>{r['status']}</td>"
+                    f"<td>{facts}</td><td>{figure}</td><td><ul>{''.join(items)}</ul></td></tr>")
+    n_ok = sum(r["status"] == "ok" for r in results.values())
+    n_records = sum(len(r["records"]) for r in results.values())
+    return f"""# Results
+
+Every headline number of the committed notebooks (profile `full`), drawn against its regression band from
+`rlgen_utils/bands/`: the bar is the band, the dot the value (red outside). `make run` re-executes the book
+and writes the same dashboard for your machine to `build/report.html`.
+
+```{{raw}} html
+<style>.rlgen-report table{{border-collapse:collapse;font-size:.85em}}.rlgen-report td,.rlgen-report th{{border:1px solid #ccc;
+padding:4px 6px;vertical-align:top}}.rlgen-report tr.out_of_band{{background:#fdd}}.rlgen-report li.OUT{{color:#b00}}
+.rlgen-report ul{{margin:0;padding-left:0;list-style:none}}.rlgen-report li svg{{vertical-align:middle}}
+.rlgen-report img{{width:160px;max-width:none}}</style>
+<div class="rlgen-report"><p><b>{n_ok}/{len(results)} notebooks in band</b> · {n_records} records</p>
+<table><tr><th>§</th><th>notebook</th><th>status</th><th>time · memory</th><th>main figure</th><th>records</th></tr>
+{''.join(rows)}</table></div>
+```
+"""
+
+
+def stage(src: Path, directory: Path = NOTEBOOKS) -> list[Path]:
+    """Write the Sphinx source folder: the notebooks (the overview as index.ipynb, with the navigation),
+    the report page, conf.py and the local MathJax. Returns the staged notebooks in book order."""
+    notebooks = find_notebooks(directory=directory)
+    overview = next((p for p in notebooks if p.stem.startswith("00_")), None)
+    if overview is None:
+        raise FileNotFoundError(f"no 00_overview notebook in {directory}: the site's landing page is the overview")
+    if src.exists():
+        shutil.rmtree(src)
+    (src / "_static").mkdir(parents=True)
+    (src / "_static" / "mathjax").mkdir()
+    (src / "_static" / "favicon.svg").write_text(FAVICON)
+    shutil.copy2(mathjax_file(), src / "_static" / "mathjax" / "tex-svg-full.js")
+    parts: dict[str, list[str]] = {}
+    for path in notebooks:
+        if path is not overview:
+            shutil.copy2(path, src / path.name)
+            parts.setdefault(path.stem[0], []).append(path.stem)
+    toc = "".join(f"\n```{{toctree}}\n:caption: {PARTS.get(part, part)}\n:hidden:\n\n" + "\n".join(stems) + "\n```\n"
+                  for part, stems in sorted(parts.items()))
+    toc += "\n```{toctree}\n:caption: Results\n:hidden:\n\nreport\n```\n"
+    nb = json.loads(overview.read_text())
+    nb["cells"].append({"cell_type": "markdown", "id": "rlgen-site-navigation", "metadata": {}, "source": toc})
+    (src / "index.ipynb").write_text(json.dumps(nb))
+    (src / "report.md").write_text(report_page([p for p in notebooks if p is not overview], load_bands()))
+    (src / "conf.py").write_text(CONF.format(record_mime=RECORD_MIME, forge=forge_url()))
+    return notebooks
+
+
+def site_notebooks(directory: Path = NOTEBOOKS) -> dict[str, Path]:
+    """{page name: notebook} for the site's notebook pages (the overview is `index`)."""
+    return {("index" if p.stem.startswith("00_") else p.stem): p for p in find_notebooks(directory=Path(directory))}
+
+
+def build_site(out: str | Path = "build/site", directory: Path = NOTEBOOKS) -> Path:
+    """Build the website into OUT (index.html is the overview). Fails with Sphinx's own message on a
+    broken notebook; warnings are errors, so a missing page or a broken link stops the build."""
+    out = Path(out).resolve()
+    src = out.parent / f"{out.name}-src"
+    start = time.perf_counter()
+    notebooks = stage(src, Path(directory))
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-j", "2", "-d", str(src / "_doctrees"),
+           str(src), str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sphinx failed ({proc.returncode}):\n{proc.stderr.strip()[-3000:]}")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"site: {len(notebooks)} notebooks + the results page in {out} ({size / 2**20:.1f} MB, "
+          f"{time.perf_counter() - start:.0f} s); open {out / 'index.html'}")
+    return out

@@ -1,0 +1,112 @@
+"""The built website checked in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright
+visits every page over a local HTTP server and reports missing pages, broken internal links, JavaScript
+console errors, failed requests, and notebook pages that show fewer figures than their notebook has image
+outputs. A screenshot of the landing page is kept as `landing.png` in the site's folder.
+
+`make book` runs it after building; `tests/test_site.py` runs it on every `make test`.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+# As the machine notes advise: without the background-networking flags Chromium tries Google's hosts.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class BrowserUnavailable(RuntimeError):
+    """No Chromium (or no Playwright) on this machine: the message says how to get it."""
+
+
+def find_chromium() -> str:
+    """Path of a Chromium binary: $RLGEN_CHROMIUM, else `chromium` / `chromium-browser` on PATH."""
+    for candidate in (os.environ.get("RLGEN_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise BrowserUnavailable("no Chromium found: install Debian's package (`sudo apt-get install chromium`) or "
+                             "set RLGEN_CHROMIUM to a Chromium binary; .ci/run installs it on CI")
+
+
+def image_outputs(notebook: Path) -> int:
+    """How many image outputs a notebook stores (each should become one figure on its page)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return sum(any(t in out.get("data", {}) for t in IMAGE_TYPES) for c in cells for out in c.get("outputs", []))
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A quiet static file server on 127.0.0.1 (a free port) in a daemon thread."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def check_site(site: str | Path, notebooks: dict[str, Path]) -> dict:
+    """Visit every HTML page of the site in headless Chromium. `notebooks` maps each page's name (without
+    .html) to the notebook it renders. Returns {"pages", "problems", "screenshot", "figures"}; an empty
+    problems list means every check passed."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise BrowserUnavailable("Playwright is not installed: `pip install -e '.[dev]'` (make does it)") from None
+    site = Path(site).resolve()
+    if not (site / "index.html").exists():
+        raise FileNotFoundError(f"no index.html in {site}: build the site first (`make book`)")
+    chromium = find_chromium()
+    pages = sorted(p.relative_to(site).as_posix() for p in site.glob("*.html"))
+    problems, figures = [], {}
+    server, base = serve(site)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            current = {"url": ""}
+            page.on("console", lambda m: m.type == "error" and problems.append(f"{current['url']}: console error: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"{current['url']}: JavaScript error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"{current['url']}: request failed: {r.url}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"{current['url']}: HTTP {r.status} for {r.url}"))
+            for name in pages:
+                current["url"] = name
+                response = page.goto(base + name, wait_until="load")
+                if response is None or response.status != 200:
+                    problems.append(f"{name}: page did not load")
+                    continue
+                page.wait_for_timeout(150)  # late scripts (MathJax) report their errors
+                for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
+                    target = urlparse(urljoin(base + name, href))
+                    if target.netloc != urlparse(base).netloc or target.scheme not in ("http", "https"):
+                        continue  # external links are not followed (the machine may be offline)
+                    path = site / unquote(target.path.lstrip("/"))
+                    if path.is_dir():
+                        path = path / "index.html"
+                    if not path.exists():
+                        problems.append(f"{name}: broken link {href}")
+                stem = name[:-5]
+                if stem in notebooks:
+                    shown = page.locator(".cell_output img").count()
+                    stored = image_outputs(notebooks[stem])
+                    figures[stem] = (shown, stored)
+                    if shown < stored:
+                        problems.append(f"{name}: {shown} figures shown, the notebook has {stored} image outputs")
+            current["url"] = "index.html"
+            page.goto(base + "index.html", wait_until="load")
+            page.wait_for_timeout(300)
+            screenshot = site / "landing.png"
+            page.screenshot(path=str(screenshot))
+            browser.close()
+    finally:
+        server.shutdown()
+    missing = sorted(set(notebooks) - {p[:-5] for p in pages})
+    problems += [f"{stem}: the notebook has no page in the site" for stem in missing]
+    return {"pages": pages, "problems": problems, "screenshot": screenshot, "figures": figures}
