@@ -38,6 +38,7 @@ class SequencePolicy(nn.Module):
 
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T, H): the state that predicts each token of `tokens` from the tokens before it."""
+        self.rnn.flatten_parameters()  # a deepcopy on CUDA leaves cuDNN's weights apart (a warning); no-op on the CPU
         out, _ = self.rnn(self.embed(self._inputs(tokens)))
         return out
 
@@ -71,6 +72,7 @@ class SequencePolicy(nn.Module):
         if k > length:
             raise ValueError(f"prefix of length {k} is longer than the requested length {length}")
         state, step_input = None, torch.full((n, 1), self.bos, dtype=torch.long, device=device)
+        self.rnn.flatten_parameters()
         if k:
             tokens[:, :k] = prefix
             inputs = torch.cat([step_input, prefix[:, :-1]], dim=1)

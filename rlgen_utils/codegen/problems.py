@@ -1,0 +1,109 @@
+"""The problem set of notebook 4.2 (survey §4.2, code generation): HumanEval-style tasks (Chen et al. 2021) — a
+signature, a docstring-like specification and hidden unit tests — sized for the program language of
+`program_tokens` (integer functions of `x` and `y`).
+
+Each problem carries a canonical solution (a token program) and, for the pre-training corpus, other correct ways
+to write it. Tests are split as in CodeRL (Le et al. 2022): a few *public* tests (the docstring's examples, the
+only feedback a generator gets during training) and *hidden* tests that decide pass@k. The expected outputs come
+from plain Python functions written here, never from running a program.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .program_tokens import encode, mutate, split_tokens
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    spec: str                       # the docstring
+    solution: Callable[[int, int], int]
+    canonical: str                  # a correct program, tokens separated by spaces
+    alternatives: tuple[str, ...] = field(default=())  # other correct programs
+
+    @property
+    def prompt(self) -> str:
+        """The HumanEval-style prompt: signature and docstring."""
+        return f'def {self.name}(x: int, y: int) -> int:\n    """{self.spec}"""'
+
+
+PROBLEMS: tuple[Problem, ...] = (
+    Problem("add", "Return the sum of x and y.", lambda x, y: x + y, "x + y", ("y + x",)),
+    Problem("subtract", "Return x minus y.", lambda x, y: x - y, "x - y", ("0 - y + x",)),
+    Problem("multiply", "Return the product of x and y.", lambda x, y: x * y, "x * y", ("y * x",)),
+    Problem("double", "Return twice x (y is ignored).", lambda x, y: 2 * x, "2 * x", ("x + x", "x * 2")),
+    Problem("square", "Return x squared.", lambda x, y: x * x, "x * x", ("abs( x ) * abs( x )",)),
+    Problem("distance", "Return the distance between x and y on the number line.", lambda x, y: abs(x - y),
+            "abs( x - y )", ("abs( y - x )", "max( x , y ) - min( x , y )")),
+    Problem("larger", "Return the larger of x and y.", lambda x, y: max(x, y), "max( x , y )",
+            ("max( y , x )", "x if x > y else y")),
+    Problem("smaller", "Return the smaller of x and y.", lambda x, y: min(x, y), "min( x , y )",
+            ("min( y , x )", "x if x < y else y")),
+    Problem("relu", "Return x if it is positive, else 0.", lambda x, y: max(x, 0), "max( x , 0 )",
+            ("max( 0 , x )", "x if x > 0 else 0")),
+    Problem("increment", "Return x plus one.", lambda x, y: x + 1, "x + 1", ("1 + x",)),
+    Problem("parity", "Return 1 if x is odd, 0 if it is even.", lambda x, y: x % 2, "x % 2", ("abs( x ) % 2",)),
+    Problem("half", "Return x divided by 2, rounded down.", lambda x, y: x // 2, "x // 2", ()),
+    Problem("cap", "Return x, but at most 5.", lambda x, y: min(x, 5), "min( x , 5 )", ("min( 5 , x )",)),
+    Problem("manhattan", "Return |x| + |y|.", lambda x, y: abs(x) + abs(y), "abs( x ) + abs( y )",
+            ("abs( y ) + abs( x )",)),
+    Problem("affine", "Return three times x plus one.", lambda x, y: 3 * x + 1, "3 * x + 1", ("1 + 3 * x", "x * 3 + 1")),
+    Problem("sum_of_squares", "Return x² + y².", lambda x, y: x * x + y * y, "x * x + y * y", ("y * y + x * x",)),
+    Problem("difference_of_squares", "Return x² − y².", lambda x, y: x * x - y * y, "x * x - y * y",
+            ("( x + y ) * ( x - y )",)),
+    Problem("grid_area", "Return (x + 1) · (y + 1).", lambda x, y: (x + 1) * (y + 1), "( x + 1 ) * ( y + 1 )",
+            ("( y + 1 ) * ( x + 1 )", "x * y + x + y + 1")),
+    Problem("midpoint", "Return the mean of x and y, rounded down.", lambda x, y: (x + y) // 2, "( x + y ) // 2",
+            ("( y + x ) // 2",)),
+    Problem("is_positive", "Return 1 if x > 0, else 0.", lambda x, y: int(x > 0), "1 if x > 0 else 0",
+            ("0 if x < 1 else 1",)),
+    Problem("last_digit", "Return x modulo 10 (Python's sign convention).", lambda x, y: x % 10, "x % 10",
+            ()),
+    Problem("mod3", "Return x modulo 3.", lambda x, y: x % 3, "x % 3", ()),
+    Problem("negative_abs", "Return −|x|.", lambda x, y: -abs(x), "0 - abs( x )", ("- abs( x )",)),
+    Problem("cube", "Return x cubed.", lambda x, y: x ** 3, "x * x * x", ("x * ( x * x )",)),
+)
+
+PUBLIC_TESTS = ((2, 3), (-4, 1), (0, -2))           # the docstring's examples (every problem)
+N_HIDDEN = 10
+
+
+def hidden_inputs(seed: int = 2021) -> list[tuple[int, int]]:
+    """The hidden tests' inputs, shared by every problem: fixed pairs in [−9, 9]², none equal to a public one."""
+    rng = np.random.default_rng(seed)
+    pairs: list[tuple[int, int]] = [(7, -7), (-9, 9)]
+    while len(pairs) < N_HIDDEN:
+        pair = tuple(int(v) for v in rng.integers(-9, 10, size=2))
+        if pair not in pairs and pair not in PUBLIC_TESTS:
+            pairs.append(pair)
+    return pairs
+
+
+def unit_tests(problem: Problem) -> dict[str, list[tuple[int, int, int]]]:
+    """{"public": [(x, y, expected), ...], "hidden": [...]} of one problem."""
+    case = lambda pairs: [(x, y, int(problem.solution(x, y))) for x, y in pairs]
+    return {"public": case(PUBLIC_TESTS), "hidden": case(hidden_inputs())}
+
+
+def pretraining_corpus(size: int, fraction_correct: float, rng, problems=PROBLEMS) -> tuple[list[int], list[list[int]]]:
+    """(problem index, program token ids ending with the end token) pairs: correct programs and near misses.
+
+    A share `fraction_correct` are the problem's canonical or alternative programs; the rest are one or two
+    mutations of them (`program_tokens.mutate`), the kind of bug seen in real code. The labels are not kept: the
+    generator imitates the corpus as it is, and only the tests say which programs are right.
+    """
+    indices, programs = [], []
+    for _ in range(size):
+        p = int(rng.integers(len(problems)))
+        forms = (problems[p].canonical,) + problems[p].alternatives
+        tokens = split_tokens(forms[int(rng.integers(len(forms)))])
+        if rng.random() >= fraction_correct:
+            for _ in range(1 + int(rng.random() < 0.3)):
+                tokens = mutate(tokens, rng)
+        indices.append(p)
+        programs.append(encode(" ".join(tokens)))
+    return indices, programs

@@ -1,0 +1,114 @@
+"""The supervisor side of the sandbox (survey §4, code generation): start the confined process, feed its
+stdin, read stdout and stderr with a cap, enforce the wall-clock deadline, kill its process group, and wait
+until its pid namespace has ended. ``rlgen_utils.sandbox.run_program`` builds the command line; this module
+only runs it."""
+import json
+import os
+import selectors
+import signal
+import subprocess
+import time
+
+
+def wait_for_namespace_end(info_fd: int, limit_s: float = 5.0) -> None:
+    """Return once the pid namespace's init has finished exiting: the kernel kills and reaps every other
+    process in the namespace before its init becomes a zombie, so then nothing the program started runs."""
+    os.set_blocking(info_fd, False)
+    try:
+        pid = int(json.loads(os.read(info_fd, 65536).decode().split("}")[0] + "}")["child-pid"])
+    except (OSError, ValueError, KeyError, IndexError):
+        return  # bwrap failed before it started a namespace
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return
+        except (OSError, IndexError):
+            return  # gone (reaped)
+        time.sleep(0.002)
+
+
+def supervise(argv, popen, stdin_bytes, timeout_s, output_limit, close_after_start=None):
+    """Start, feed stdin, read both streams with a cap, enforce the deadline, kill the group. Returns
+    (returncode, stdout bytes, stderr bytes, seconds, timed_out, flooded)."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    try:
+        proc = subprocess.Popen(argv, **popen)
+    except OSError as exc:
+        return None, b"", f"sandbox could not start: {exc}".encode(), time.monotonic() - start, False, False
+    finally:
+        if close_after_start is not None:
+            os.close(close_after_start)
+    in_fd, out_fd, err_fd = proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno()
+    buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    timed_out = flooded = False
+    sel = selectors.DefaultSelector()
+    for stream in (proc.stdout, proc.stderr):
+        os.set_blocking(stream.fileno(), False)
+        sel.register(stream.fileno(), selectors.EVENT_READ)
+    pending = memoryview(stdin_bytes)
+    if pending:
+        os.set_blocking(in_fd, False)
+        sel.register(in_fd, selectors.EVENT_WRITE)
+    else:
+        proc.stdin.close()
+    exited_at = None
+    try:
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > 0.2:
+                break  # the program is gone but something it left holds the pipes (fallback only)
+            for key, _ in sel.select(min(deadline - now, 0.05 if exited_at else 0.25)):
+                fd = key.fd
+                if fd == in_fd:
+                    try:
+                        written = os.write(fd, pending[:65536])
+                        pending = pending[written:]
+                    except (BrokenPipeError, BlockingIOError, OSError):
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(fd)
+                        proc.stdin.close()
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    sel.unregister(fd)
+                    continue
+                buf = buffers[fd]
+                buf += chunk[: output_limit + 1 - len(buf)]
+                if len(buf) > output_limit:
+                    del buf[output_limit:]
+                    flooded = True
+            if flooded:
+                break
+    finally:
+        sel.close()
+        if proc.poll() is None or timed_out or flooded:
+            _kill_group(proc.pid)
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait()
+        _kill_group(proc.pid)  # whatever is left in the group (the fallback's children)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+    return (proc.returncode, bytes(buffers[out_fd]), bytes(buffers[err_fd]), time.monotonic() - start,
+            timed_out, flooded)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
