@@ -59,6 +59,19 @@ def band_marker(value, band) -> str:
             f'width="{max(x(high) - x(low), 1):.1f}" fill="#cde"/><circle cx="{x(value):.1f}" cy="6" r="3.5" fill="{colour}"/></svg>')
 
 
+def record_items(records: dict, table: dict) -> list[str]:
+    """One `<li>` per record: its band drawn as a bar with the value as a dot, the name, value and band."""
+    items = []
+    for name, value in records.items():
+        band = table.get(name)
+        inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
+        mark = "in" if inside else "OUT"
+        band_text = f"[{band[0]}, {band[1]}]" if band else "no band"
+        items.append(f'<li class="{mark}">{band_marker(value, band)} <code>{html.escape(name)}</code> = '
+                     f"{html.escape(format_value(value))} <small>{band_text} {mark}</small></li>")
+    return items
+
+
 def render_report(results: dict, bands: dict, infos: dict, machine: dict | None = None,
                   figures: dict | None = None, wall_seconds: float | None = None) -> str:
     """One self-contained HTML page (no network): where and when the book ran, totals, and per notebook its
@@ -69,15 +82,7 @@ def render_report(results: dict, bands: dict, infos: dict, machine: dict | None 
     rows = []
     for stem, r in results.items():
         info = infos[stem]
-        table = bands.get(stem, {}).get(r["profile"], {})
-        cells = []
-        for name, value in r["records"].items():
-            band = table.get(name)
-            inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
-            mark = "in" if inside else "OUT"
-            band_text = f"[{band[0]}, {band[1]}]" if band else "no band"
-            cells.append(f'<li class="{mark}">{band_marker(value, band)} <code>{html.escape(name)}</code> = '
-                         f"{html.escape(format_value(value))} <small>{band_text} {mark}</small></li>")
+        cells = record_items(r["records"], bands.get(stem, {}).get(r["profile"], {}))
         problems = "".join(f"<li class='OUT'>{html.escape(p)}</li>" for p in r.get("problems", []))
         figure = f'<img alt="main figure of {html.escape(stem)}" src="data:image/png;base64,{figures[stem]}">' if figures.get(stem) else ""
         gpu = r.get("peak_gpu_mb") if r.get("peak_gpu_mb") is not None else "—"

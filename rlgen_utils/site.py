@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from .report import band_marker, first_figure
+from .report import first_figure, record_items
 from .contents import NOTEBOOKS, ROOT, find_notebooks, notebook_info
 from .runner import check_bands, load_bands
-from .runtime import format_value, read_records
+from .runtime import read_records
 from .setup_cell import forge_url
 
 PARTS = {"0": "Start here", "1": "1 · Background", "2": "2 · Benefits of RL for generative AI",
@@ -95,13 +95,7 @@ def report_page(notebooks: list[Path], bands: dict) -> str:
     rows = []
     for path in notebooks:
         stem, r, info = path.stem, results[path.stem], notebook_info(path)
-        table = bands.get(stem, {}).get("full", {})
-        items = []
-        for name, value in r["records"].items():
-            band = table.get(name)
-            inside = band is not None and isinstance(value, (int, float)) and band[0] <= value <= band[1]
-            items.append(f'<li class="{"in" if inside else "OUT"}">{band_marker(value, band)} <code>{html.escape(name)}</code> = '
-                         f'{html.escape(format_value(value))} <small>{f"[{band[0]}, {band[1]}]" if band else "no band"}</small></li>')
+        items = record_items(r["records"], bands.get(stem, {}).get("full", {}))
         png = first_figure(path)
         figure = f'<img alt="main figure of {html.escape(stem)}" src="data:image/png;base64,{png}">' if png else ""
         facts = " · ".join(f"{v:.0f} {unit}" for v, unit in ((r["seconds"], "s"), (r["peak_rss_mb"], "MB")) if v is not None) or "—"
