@@ -61,8 +61,8 @@ def book_contents(directory: str | Path | None = None) -> tuple[list[dict], str]
     """(entries, where they came from) for the overview: the notebooks in `directory` (default: the current
     folder) when there are any, else the index shipped in the package."""
     here = Path.cwd() if directory is None else Path(directory)
-    neighbours = [p for p in find_notebooks(directory=here) if not p.stem.startswith("00_")]
+    neighbours = make_book_index(here)
     if neighbours:
-        return [dict(notebook_info(p), records=read_records(p)) for p in neighbours], "the notebooks next to this one"
+        return neighbours, "the notebooks next to this one"
     shipped = resources.files("rlgen_utils").joinpath(INDEX_NAME)
     return json.loads(shipped.read_text()), "the index shipped in the package (this notebook was opened alone)"
