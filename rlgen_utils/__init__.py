@@ -7,7 +7,7 @@ language), `genmodels` (§1.1 models), `rl` (§1.2 and the RL maths every later 
 rules, learned rewards), `nas` (§2.3). Top level: `runtime` (profiles, seeding, devices, record),
 `runner` (executes the book), `plots`.
 """
-from .runtime import choose, get_device, read_records, record, resolve_profile, seed_everything
+from .runtime import choose, derived_seed, get_device, read_records, record, resolve_profile, seed_everything
 
-__all__ = ["choose", "get_device", "read_records", "record", "resolve_profile", "seed_everything"]
+__all__ = ["choose", "derived_seed", "get_device", "read_records", "record", "resolve_profile", "seed_everything"]
 __version__ = "0.1.0"

@@ -58,6 +58,31 @@ def check_bands(notebook: str, profile: str, records: dict, bands: dict | None =
     for name in records:
         if name not in table:
             problems.append(f"{notebook}: record {name!r} has no {profile} band: add one to bands/{notebook}.toml")
+    if profile == "full":
+        problems += twin_problems(notebook, bands.get(notebook, {}), records)
+    return problems
+
+
+def twin_problems(notebook: str, spec: dict, records: dict) -> list[str]:
+    """Book-wide rule 7: each headline in a band file's [headlines] table names its no-learning twin (the same
+    measurement for lr = 0, the untrained or pre-trained model, or random), and the headline's `full` band must
+    not contain the twin's value, unless the headline is marked a measured null (`null = "why"`)."""
+    problems, full = [], spec.get("full", {})
+    for name, entry in spec.get("headlines", {}).items():
+        twin = entry.get("twin") if isinstance(entry, dict) else None
+        if not twin:
+            problems.append(f"{notebook}: headline {name!r} names no twin: give it `twin = \"<record>\"` in [headlines]")
+            continue
+        if name not in full or twin not in full:
+            problems.append(f"{notebook}: headline {name!r} and its twin {twin!r} both need a [full] band")
+            continue
+        low, high = full[name]
+        value = records.get(twin)
+        if entry.get("null") or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue  # a declared null, or a missing twin (reported above as a banded record not recorded)
+        if low <= value <= high:
+            problems.append(f"{notebook}: headline {name!r}'s full band [{low}, {high}] contains its twin {twin!r} = "
+                            f"{format_value(value)}: narrow the band, or mark it a measured null (`null = \"why\"`)")
     return problems
 
 

@@ -65,6 +65,21 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+SEED_STRIDE = 1_000_000  # streams 0 .. SEED_STRIDE - 1 of one SEED never meet those of another
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """The seed of stream `stream` (an arm's i-th run, an evaluation draw, a data split) under the notebook's SEED.
+
+    A sweep over SEED = 0, 1, 2, ... must not reuse one SEED's streams in another (with `SEED + i`, SEED = 1's
+    first run would be SEED = 0's second). `SEED * 1_000_000 + stream` keeps them apart for streams below a
+    million, and equals `stream` itself for the default SEED = 0.
+    """
+    if not 0 <= int(stream) < SEED_STRIDE:
+        raise ValueError(f"stream {stream} is outside [0, {SEED_STRIDE}): number a notebook's streams 0, 1, 2, ...")
+    return int(seed) * SEED_STRIDE + int(stream)
+
+
 def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One draw per row of `probs` (B, K) (or (K,) -> ()), on `probs`' device.
 
