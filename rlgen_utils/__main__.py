@@ -1,5 +1,5 @@
 import sys
 
-from .runner import main
+from .book.cli import main
 
 sys.exit(main())

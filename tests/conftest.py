@@ -10,7 +10,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "notebook: executes a notebook with papermill (slow)")
+    config.addinivalue_line("markers", "notebook: executes a notebook with papermill, or builds the wheel (slow)")
+    config.addinivalue_line("markers", "site: builds the website and opens it in Chromium (slow)")
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """The book's contents and the records index shipped in the wheel (what the overview shows when opened alone)."""
 import json
 
-from rlgen_utils.contents import INDEX_NAME, NOTEBOOKS, book_contents, find_notebooks, make_book_index, notebook_info
+from rlgen_utils.book.contents import INDEX_NAME, NOTEBOOKS, book_contents, find_notebooks, make_book_index, notebook_info
 
 
 def test_the_shipped_index_matches_the_committed_notebooks():
     shipped = json.loads((NOTEBOOKS.parent / "rlgen_utils" / INDEX_NAME).read_text())
     assert shipped == json.loads(json.dumps(make_book_index())), (
         "rlgen_utils/book_index.json is stale: `python -m rlgen_utils publish` rewrites it (or call "
-        "rlgen_utils.contents.write_book_index())")
+        "rlgen_utils.book.contents.write_book_index())")
 
 
 def test_book_contents_prefers_neighbours_and_falls_back_to_the_index(tmp_path, tiny_notebook):

@@ -1,4 +1,4 @@
-"""rlgen_utils.data: the digits loader and the MNIST IDX loader on a small fixture written here."""
+"""rlgen_utils.datasets.images: the digits loader and the MNIST IDX loader on a small fixture written here."""
 import gzip
 import hashlib
 import struct

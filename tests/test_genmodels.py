@@ -91,7 +91,7 @@ def _train_vae(digits, kl_weight, steps=600):
 
 
 def test_vae_without_kl_term_leaves_the_smoke_bands(digits):
-    from rlgen_utils.runner import load_bands
+    from rlgen_utils.book.bands import load_bands
 
     band = load_bands()["1.1a_vae"]["smoke"]
     elbo, kl = _train_vae(digits, kl_weight=1.0)
@@ -300,7 +300,7 @@ def _train_made(digits, leak: bool, steps=300):
 
 
 def test_made_with_a_leaking_mask_leaves_the_smoke_band(digits):
-    from rlgen_utils.runner import load_bands
+    from rlgen_utils.book.bands import load_bands
 
     low, high = load_bands()["1.1d_autoregressive"]["smoke"]["ar/test_bits_per_dim"]
     assert low <= _train_made(digits, leak=False) <= high

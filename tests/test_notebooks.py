@@ -1,16 +1,23 @@
-"""Every notebook executed by papermill in the smoke profile, its records checked against the bands — the
-way Colab and Binder run it: the package installed from a freshly built wheel into a clean virtual
-environment, and the notebook copied alone into an empty folder (no clone, no neighbours, no data/ folder).
-What a notebook needs at run time must therefore travel inside the wheel."""
+"""Every notebook executed once, by papermill, in the smoke profile — the way Colab and Binder run it: the package
+installed from a freshly built wheel into a clean virtual environment, and the notebook copied alone into an empty
+folder (no clone, no neighbours, no data/ folder), so what a notebook needs at run time must travel inside the wheel.
+That one execution is checked twice: its records against the bands, and the text outputs of every cell marked
+`# NBVAL_CHECK_OUTPUT` (an exact, deterministic result; nbval's marker) against the committed notebook's.
+(The wheel's dependencies come from this environment through a .pth line; tests/test_declared_imports.py checks
+that every third-party module the library and the notebooks import is declared in pyproject.)"""
 import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from rlgen_utils.runner import check_bands, execute_notebook, find_notebooks, read_records
+from rlgen_utils.book.bands import check_bands
+from rlgen_utils.book.contents import find_notebooks
+from rlgen_utils.book.execute import execute_notebook
+from rlgen_utils.runtime import RECORD_MIME, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +42,9 @@ def installed_python(tmp_path_factory) -> str:
     return str(python)
 
 
+@pytest.mark.notebook
 def test_the_wheel_carries_the_package_data(installed_python):
-    files = ["bands/1.1a_vae.toml", "nas/nas_table.csv", "book_index.json"]
+    files = ["bands/1.1a_vae.toml", "nas/nas_table.csv", "book/book_index.json"]
     code = "import importlib.resources as r; print([r.files('rlgen_utils').joinpath(f).is_file() for f in %r])" % files
     out = subprocess.run([installed_python, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == str([True] * len(files))
@@ -53,3 +61,30 @@ def test_notebook_runs_alone_from_the_wheel_in_smoke_within_its_bands(path, tmp_
     assert result["status"] == "ok", f"{path.stem} failed alone from the wheel: {result['error']}"
     problems = check_bands(path.stem, "smoke", read_records(target))
     assert not problems, "\n".join(problems)
+    committed, executed = checked_outputs(path), checked_outputs(target)
+    assert executed == committed, f"{path.stem}: a cell marked NBVAL_CHECK_OUTPUT printed something else than committed"
+
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def checked_outputs(notebook: Path) -> dict[str, list[str]]:
+    """{source: its text outputs} of the cells marked `# NBVAL_CHECK_OUTPUT`: streams and text/plain, records
+    left out (their values are checked by the bands)."""
+    found = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
+            found[cell.source] = [o.get("text", "") if o.output_type == "stream" else o.get("data", {}).get("text/plain", "")
+                                  for o in cell.outputs if RECORD_MIME not in o.get("data", {})]
+    return found
+
+
+def test_checked_outputs_reads_marked_cells_only(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    marked, other = nbformat.v4.new_code_cell(f"{CHECK_MARK}\nprint(1)"), nbformat.v4.new_code_cell("print(2)")
+    marked.outputs = [nbformat.v4.new_output("stream", text="1\n"),
+                      nbformat.v4.new_output("display_data", data={RECORD_MIME: {"name": "a", "value": 1}, "text/plain": "a = 1"})]
+    other.outputs = [nbformat.v4.new_output("stream", text="2\n")]
+    nb.cells = [marked, other]
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert checked_outputs(tmp_path / "x.ipynb") == {marked.source: ["1\n"]}

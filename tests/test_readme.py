@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from rlgen_utils.runner import find_notebooks
+from rlgen_utils.book.contents import find_notebooks
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -1,4 +1,4 @@
-"""rlgen_utils.trainers against independent references: direct sums, hand numbers, closed forms."""
+"""The RL maths of rlgen_utils.rl (advantages, policy-gradient losses, KL estimators and controllers, preference losses) against independent references: direct sums, hand numbers, closed forms."""
 import math
 
 import pytest

@@ -1,4 +1,4 @@
-"""rlgen_utils.policies.SequencePolicy: sampling and scoring agree; prefixes are kept."""
+"""rlgen_utils.sequences.policy.SequencePolicy: sampling and scoring agree; prefixes are kept."""
 import torch
 
 from rlgen_utils.sequences.policy import SequencePolicy, sequence_mle_loss

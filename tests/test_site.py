@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from rlgen_utils.site import build_site, report_page, site_notebooks
-from rlgen_utils.site_browser import BrowserUnavailable, check_site, find_chromium, image_outputs
+from rlgen_utils.book.website import build_site, report_page, site_notebooks
+from rlgen_utils.book.browser_check import BrowserUnavailable, check_site, find_chromium, image_outputs
+from rlgen_utils.book.setup_cell import forge_url
 
 
 def browser_or_skip():
@@ -21,22 +22,25 @@ def browser_or_skip():
         pytest.skip(f"BROWSER TEST NOT RUN: {e}")
 
 
+@pytest.mark.site
 def test_site_builds_and_every_page_passes_in_headless_chromium(tmp_path):
     browser_or_skip()
     notebooks = site_notebooks()
     site = build_site(tmp_path / "site")
-    result = check_site(site, notebooks)
+    result = check_site(site, notebooks, forge=forge_url())
     assert not result["problems"], "\n".join(result["problems"])
     pages = set(result["pages"])
     assert {f"{name}.html" for name in notebooks} | {"report.html", "index.html"} <= pages
+    # every notebook page opens its own notebook in Colab and in Binder (the theme's launch buttons)
+    assert result["launch"] == {name: {"Colab": True, "Binder": True} for name in notebooks}
     assert result["screenshot"].stat().st_size > 10_000  # a rendered page, not a blank one
     # the checker compares against the notebooks' real image outputs: a page with none is not vacuous
     assert sum(stored for _, stored in result["figures"].values()) >= len(notebooks)
 
 
 def test_report_page_links_every_notebook_page_and_draws_every_record(tmp_path):
-    notebooks = {k: v for k, v in site_notebooks().items() if k != "index"}
-    from rlgen_utils.runner import load_bands
+    notebooks = {k: v for k, v in site_notebooks().items() if not k.startswith("00_")}
+    from rlgen_utils.book.bands import load_bands
     from rlgen_utils.runtime import read_records
 
     page = report_page(list(notebooks.values()), load_bands())

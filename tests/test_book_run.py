@@ -1,4 +1,5 @@
-"""The runner: bands checks, list/records/publish CLI, and a run over a tiny book."""
+"""The book's machinery (rlgen_utils.book): band checks, a run over a tiny book (records, report, resume), publishing,
+the CLI, and the committed notebooks' cleanliness."""
 import json
 import subprocess
 import sys
@@ -6,8 +7,11 @@ import sys
 import nbformat
 import pytest
 
-from rlgen_utils import runner
-from rlgen_utils.runner import check_bands, find_notebooks, load_bands, notebook_info
+from rlgen_utils.book import run as book_run
+from rlgen_utils.book.bands import check_bands, load_bands
+from rlgen_utils.book.contents import find_notebooks, notebook_info
+from rlgen_utils.book.publish import collapse_streams, publish
+from rlgen_utils.runtime import read_records
 
 BANDS = {"9.9_tiny": {"smoke": {"tiny/answer": [40, 44], "tiny/half": [0.0, 1.0]}}}
 
@@ -46,7 +50,7 @@ def test_committed_notebooks_are_clean_and_in_their_full_bands():
         tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
         assert "parameters" in tags and "injected-parameters" not in tags, path.name
         assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"], path.name
-        records = runner.read_records(path)
+        records = read_records(path)
         assert records, f"{path.name} is committed without its full outputs"
         assert check_bands(path.stem, "full", records, bands) == [], path.name
 
@@ -76,7 +80,7 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     for stem in ("9.9_tiny", "9.9_broken"):
         (bands_dir / f"{stem}.toml").write_text('[smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
     monkeypatch.chdir(tmp_path)  # a relative output folder, as `make run` passes it
-    status = runner.run("smoke", None, jobs=2, out="build", directory=folder, bands_dir=bands_dir)
+    status = book_run.run("smoke", None, jobs=2, out="build", directory=folder, bands_dir=bands_dir)
     out = tmp_path / "build"
     assert status == 1
     written = json.loads((out / "records.json").read_text())
@@ -94,12 +98,12 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     assert results["9.9_crash"]["status"] == "failed" and "boom" in results["9.9_crash"]["problems"][0]
     report = (out / "report.html").read_text()
     assert "9.9_tiny" in report and "out_of_band" in report and "[40, 44]" in report
-    assert "no GPU" in report and "torch " in report and "peak GPU memory" in report
+    assert "no GPU" in report and "torch " in report and "peak memory (host; GPU)" in report
     assert "<svg" in report and "href='executed/9.9_tiny.ipynb'" in report and "1/3 notebooks ok" in report
     assert machine["wall_seconds"] > 0 and " s wall" in report
     executed = out / "executed" / "9.9_tiny.ipynb"
     # publish strips papermill's injected PROFILE so the committed copy follows RLGEN_PROFILE again
-    published = runner.publish(executed, tmp_path)
+    published = publish(executed, tmp_path)
     tags = [t for c in nbformat.read(published, as_version=4).cells for t in c.metadata.get("tags", [])]
     assert "injected-parameters" in [t for c in nbformat.read(executed, as_version=4).cells for t in c.metadata.get("tags", [])]
     assert "injected-parameters" not in tags and "parameters" in tags
@@ -110,10 +114,15 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     assert json.loads(cli.stdout) == {"9.9_tiny": {"tiny/answer": 42, "tiny/half": 0.5}}
     # --resume keeps the ok notebook of this profile and runs only the others; the file is rewritten whole
     seconds_before = results["9.9_tiny"]["seconds"]
-    status = runner.run("smoke", None, jobs=1, out="build", directory=folder, bands_dir=bands_dir, resume=True)
+    status = book_run.run("smoke", None, jobs=1, out="build", directory=folder, bands_dir=bands_dir, resume=True)
     again = json.loads((out / "records.json").read_text())["notebooks"]
     assert status == 1 and again["9.9_tiny"]["seconds"] == seconds_before and set(again) == set(results)
     assert not list(out.glob(".*.tmp"))
+    # an edited notebook is not resumed: the key is its content (and the library's code), not its name
+    tiny_notebook(body='record("tiny/answer", 43)\nrecord("tiny/half", 0.5)')
+    book_run.run("smoke", None, jobs=1, out="build", directory=folder, bands_dir=bands_dir, resume=True)
+    edited = json.loads((out / "records.json").read_text())["notebooks"]["9.9_tiny"]
+    assert edited["records"]["tiny/answer"] == 43 and edited["key"] != again["9.9_tiny"]["key"]
 
 
 def test_records_are_written_after_each_notebook(tiny_notebook, tmp_path, monkeypatch):
@@ -126,7 +135,7 @@ def test_records_are_written_after_each_notebook(tiny_notebook, tmp_path, monkey
         (bands_dir / f"{stem}.toml").write_text('[smoke]\n"tiny/answer" = [40, 44]\n"tiny/half" = [0, 1]\n')
     calls = []
 
-    def execute_then_die(path, target, profile, timeout=1800):
+    def execute_then_die(path, target, profile, timeout=1800, python=None, seed=None):
         if calls:
             raise KeyboardInterrupt  # the second notebook: the run is interrupted
         calls.append(path.stem)
@@ -134,9 +143,9 @@ def test_records_are_written_after_each_notebook(tiny_notebook, tmp_path, monkey
         target.write_text(path.read_text())
         return {"status": "ok", "error": None, "peak_rss_mb": 1.0, "peak_gpu_mb": None, "seconds": 0.1}
 
-    monkeypatch.setattr(runner, "execute_notebook", execute_then_die)
+    monkeypatch.setattr(book_run, "execute_notebook", execute_then_die)
     with pytest.raises(KeyboardInterrupt):
-        runner.run("smoke", None, jobs=1, out=tmp_path / "build", directory=folder, bands_dir=bands_dir)
+        book_run.run("smoke", None, jobs=1, out=tmp_path / "build", directory=folder, bands_dir=bands_dir)
     kept = json.loads((tmp_path / "build" / "records.json").read_text())["notebooks"]
     assert list(kept) == calls and kept[calls[0]]["status"] == "out_of_band"  # no records in the copied source
 
@@ -169,7 +178,7 @@ def test_publish_collapses_progress_bar_refreshes():
         {"output_type": "stream", "name": "stdout", "text": "done\n"},
         {"output_type": "stream", "name": "stderr", "text": "warning\n"},
     ]
-    merged = runner.collapse_streams(outputs)
+    merged = collapse_streams(outputs)
     assert [o["text"] for o in merged] == ["100%|###| 3/3\n", "done\n", "warning\n"]
 
 
@@ -195,7 +204,7 @@ def test_committed_notebooks_read_cleanly():
 
 
 def test_report_draws_bands_and_thumbnails(tmp_path):
-    from rlgen_utils.report import band_marker, first_figure
+    from rlgen_utils.book.report import band_marker, first_figure
 
     assert 'fill="#2a7"' in band_marker(0.5, [0.0, 1.0]) and 'fill="#c22"' in band_marker(2.0, [0.0, 1.0])
     assert band_marker("text", [0, 1]) == "" and band_marker(1.0, None) == ""

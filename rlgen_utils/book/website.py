@@ -5,14 +5,13 @@ Why Sphinx + MyST-NB: it is the maintained engine under Jupyter Book 1 (pip-inst
 renders notebooks' stored outputs as they are, and it builds offline: the theme's assets ship in the wheel
 and MathJax 3 comes from the `django-static-mathjax` package (MathJax's own build), so the site makes no network request.
 
-Layout of the site: the overview notebook is the landing page (`index.html`), the other notebooks follow
+Layout of the site: the overview notebook is the landing page (`index.html` leads to it), the other notebooks follow
 by survey section in the navigation, and `report.html` is the results dashboard built from the committed
 notebooks' records (checked against their `full` bands). `tests/test_site.py` opens every page in headless
 Chromium.
 """
 from __future__ import annotations
 
-import html
 import importlib.util
 import json
 import shutil
@@ -21,24 +20,26 @@ import sys
 import time
 from pathlib import Path
 
-from .report import first_figure, record_items
+from ..runtime import RECORD_MIME, read_records
+from .bands import check_bands, load_bands
+from .browser_check import BrowserUnavailable, check_site
 from .contents import NOTEBOOKS, ROOT, find_notebooks, notebook_info
-from .runner import check_bands, load_bands
-from .runtime import read_records
+from .headlines import ledger_markdown, ledger_rows
+from .report import TABLE_STYLE, first_figure, results_table
+from .results import load_sweep
 from .setup_cell import forge_url
 
 PARTS = {"0": "Start here", "1": "1 · Background", "2": "2 · Benefits of RL for generative AI",
          "3": "3 · Challenges", "4": "4 · Applications"}
-RECORD_MIME = "application/vnd.rlgen.record+json"
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#4a7bb7"/>'
            '<text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff" font-family="sans-serif">R</text></svg>')
 
-CONF = '''# Written by rlgen_utils.site for each build; edit site.py, not this file.
+CONF = '''# Written by rlgen_utils.book.website for each build; edit website.py, not this file.
 project = "rlgen"
 author = "the rlgen authors"
 copyright = "the rlgen authors; the survey: Cao, Sheng, McAuley, Yao (2023)"
 extensions = ["myst_nb"]
-root_doc = "index"
+root_doc = {root!r}                 # the overview; index.html redirects to it
 exclude_patterns = ["_build"]
 nb_execution_mode = "off"                     # the committed outputs, as they are
 nb_mime_priority_overrides = [("html", {record_mime!r}, None)]  # records show as their text line
@@ -51,8 +52,13 @@ html_favicon = "_static/favicon.svg"
 html_show_sourcelink = False
 html_copy_source = True                       # the download button offers the .ipynb
 html_context = {{"default_mode": "light"}}
+# The theme's launch buttons open each page's notebook (notebooks/<page>.ipynb on the forge's main branch) in Colab
+# and Binder; a page is named after its notebook, so the links point at the right file.
 html_theme_options = {{"home_page_in_toc": True, "show_navbar_depth": 1, "repository_url": {forge!r},
-                      "use_repository_button": False, "use_download_button": True, "show_toc_level": 2}}
+                      "repository_branch": "main", "path_to_docs": "notebooks",
+                      "use_repository_button": False, "use_download_button": True, "show_toc_level": 2,
+                      "launch_buttons": {{"colab_url": "https://colab.research.google.com",
+                                         "binderhub_url": "https://mybinder.org", "notebook_interface": "jupyterlab"}}}}
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header", "misc.highlighting_failure"]
 '''
 
@@ -89,43 +95,50 @@ def committed_results(notebooks: list[Path], bands: dict) -> dict:
 
 
 def report_page(notebooks: list[Path], bands: dict) -> str:
-    """The results dashboard as a page of the site: per notebook its main figure, run facts and every record
-    drawn against its `full` band, linked to the notebook's page."""
+    """The results dashboard as a page of the site: `report.results_table` of the committed notebooks, each linked
+    to its page, then the ledger "When is RL worth it?"."""
     results = committed_results(notebooks, bands)
-    rows = []
-    for path in notebooks:
-        stem, r, info = path.stem, results[path.stem], notebook_info(path)
-        items = record_items(r["records"], bands.get(stem, {}).get("full", {}))
-        png = first_figure(path)
-        figure = f'<img alt="main figure of {html.escape(stem)}" src="data:image/png;base64,{png}">' if png else ""
-        facts = " · ".join(f"{v:.0f} {unit}" for v, unit in ((r["seconds"], "s"), (r["peak_rss_mb"], "MB")) if v is not None) or "—"
-        facts += f"<br><small>{html.escape(r['machine'])}</small>" if r.get("machine") else ""
-        rows.append(f"<tr class='{r['status']}'><td>{html.escape(info['section'])}</td><td><a href='{html.escape(stem)}.html'>"
-                    f"<b>{html.escape(stem)}</b></a><br><small>{html.escape(info['title'])}</small></td><td>{r['status']}</td>"
-                    f"<td>{facts}</td><td>{figure}</td><td><ul>{''.join(items)}</ul></td></tr>")
+    infos = {p.stem: notebook_info(p) for p in notebooks}
+    figures = {p.stem: first_figure(p) for p in notebooks}
+    table = results_table(results, bands, infos, figures, lambda stem: f"{stem}.html")
     n_ok = sum(r["status"] == "ok" for r in results.values())
     n_records = sum(len(r["records"]) for r in results.values())
+    entries = [dict(infos[stem], records=r["records"]) for stem, r in results.items()]
+    sweep = load_sweep()
+    swept = ""
+    if sweep:  # every seed of the shipped sweep as a dot against the band, with mean, sd and 95% interval
+        runs = {stem: {"profile": "full", "status": "ok", "seconds": None, "peak_rss_mb": None, "records": records,
+                       "seeds": sweep["seeds"]} for stem, records in sweep["notebooks"].items() if stem in infos}
+        swept = (f"\n## A seed sweep: every record as a distribution\nThe notebooks below were run at SEED = "
+                 f"{', '.join(map(str, sweep['seeds']))} in `full` ({sweep['machine'].get('date')}); each dot is one seed.\n\n"
+                 f"```{{raw}} html\n<style>{TABLE_STYLE}</style>\n"
+                 f"{results_table(runs, bands, infos, figures, lambda stem: f'{stem}.html')}\n```\n")
     return f"""# Results
+
+## When is RL worth it?
+Each RL headline of the book beside the strongest non-RL use of the same reward at an equal number of reward
+evaluations, from the notebooks' records; the verdict reads the 95% interval of RL − alternative over seeds (the
+overview explains the table).
+
+{ledger_markdown(ledger_rows(entries, bands, sweep=sweep["notebooks"] if sweep else None))}
+
+## Every record against its band
 
 Every headline number of the committed notebooks (profile `full`), drawn against its regression band from
 `rlgen_utils/bands/`: the bar is the band, the dot the value (red outside). `make run` re-executes the book
 and writes the same dashboard for your machine to `build/report.html`.
 
 ```{{raw}} html
-<style>.rlgen-report table{{border-collapse:collapse;font-size:.85em}}.rlgen-report td,.rlgen-report th{{border:1px solid #ccc;
-padding:4px 6px;vertical-align:top}}.rlgen-report tr.out_of_band{{background:#fdd}}.rlgen-report li.OUT{{color:#b00}}
-.rlgen-report ul{{margin:0;padding-left:0;list-style:none}}.rlgen-report li svg{{vertical-align:middle}}
-.rlgen-report img{{width:160px;max-width:none}}</style>
+<style>{TABLE_STYLE}</style>
 <div class="rlgen-report"><p><b>{n_ok}/{len(results)} notebooks in band</b> · {n_records} records</p>
-<table><tr><th>§</th><th>notebook</th><th>status</th><th>time · memory</th><th>main figure</th><th>records</th></tr>
-{''.join(rows)}</table></div>
+{table}</div>
 ```
-"""
+{swept}"""
 
 
 def stage(src: Path, directory: Path = NOTEBOOKS) -> list[Path]:
-    """Write the Sphinx source folder: the notebooks (the overview as index.ipynb, with the navigation),
-    the report page, conf.py and the local MathJax. Returns the staged notebooks in book order."""
+    """Write the Sphinx source folder: the notebooks (each under its own name, the overview with the navigation
+    appended), the report page, conf.py and the local MathJax. Returns the staged notebooks in book order."""
     notebooks = find_notebooks(directory=directory)
     overview = next((p for p in notebooks if p.stem.startswith("00_")), None)
     if overview is None:
@@ -146,19 +159,19 @@ def stage(src: Path, directory: Path = NOTEBOOKS) -> list[Path]:
     toc += "\n```{toctree}\n:caption: Results\n:hidden:\n\nreport\n```\n"
     nb = json.loads(overview.read_text())
     nb["cells"].append({"cell_type": "markdown", "id": "rlgen-site-navigation", "metadata": {}, "source": toc})
-    (src / "index.ipynb").write_text(json.dumps(nb))
+    (src / overview.name).write_text(json.dumps(nb))
     (src / "report.md").write_text(report_page([p for p in notebooks if p is not overview], load_bands()))
-    (src / "conf.py").write_text(CONF.format(record_mime=RECORD_MIME, forge=forge_url()))
+    (src / "conf.py").write_text(CONF.format(record_mime=RECORD_MIME, forge=forge_url(), root=overview.stem))
     return notebooks
 
 
 def site_notebooks(directory: Path = NOTEBOOKS) -> dict[str, Path]:
-    """{page name: notebook} for the site's notebook pages (the overview is `index`)."""
-    return {("index" if p.stem.startswith("00_") else p.stem): p for p in find_notebooks(directory=Path(directory))}
+    """{page name: notebook} for the site's notebook pages: each page is named after its notebook."""
+    return {p.stem: p for p in find_notebooks(directory=Path(directory))}
 
 
 def build_site(out: str | Path = "build/site", directory: Path = NOTEBOOKS) -> Path:
-    """Build the website into OUT (index.html is the overview). Fails with Sphinx's own message on a
+    """Build the website into OUT (index.html leads to the overview's page). Fails with Sphinx's own message on a
     broken notebook; warnings are errors, so a missing page or a broken link stops the build."""
     out = Path(out).resolve()
     src = out.parent / f"{out.name}-src"
@@ -169,7 +182,28 @@ def build_site(out: str | Path = "build/site", directory: Path = NOTEBOOKS) -> P
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"sphinx failed ({proc.returncode}):\n{proc.stderr.strip()[-3000:]}")
+    landing = f"{notebooks[0].stem}.html"
+    (out / "index.html").write_text(f'<!doctype html><meta charset="utf-8"><title>rlgen</title><link rel="icon" '
+                                    f'href="_static/favicon.svg"><meta http-equiv="refresh" content="0; url={landing}">'
+                                    f'<a href="{landing}">the book</a>')
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"site: {len(notebooks)} notebooks + the results page in {out} ({size / 2**20:.1f} MB, "
           f"{time.perf_counter() - start:.0f} s); open {out / 'index.html'}")
     return out
+
+
+def build_and_check(out: str | Path, browser_check: bool = True) -> int:
+    """`make book`: the website, then every page checked in headless Chromium (`browser_check`)."""
+    site = build_site(out)
+    if not browser_check:
+        return 0
+    try:
+        result = check_site(site, site_notebooks(), forge=forge_url())
+    except BrowserUnavailable as e:
+        print(f"WARNING: the site was built but NOT checked in a browser: {e}", file=sys.stderr)
+        return 0
+    for problem in result["problems"]:
+        print(f"site problem: {problem}", file=sys.stderr)
+    print(f"browser check: {len(result['pages'])} pages visited in headless Chromium, {len(result['problems'])} problems; "
+          f"landing page screenshot {result['screenshot']}")
+    return 1 if result["problems"] else 0

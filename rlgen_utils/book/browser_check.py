@@ -52,10 +52,18 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def check_site(site: str | Path, notebooks: dict[str, Path]) -> dict:
+def launch_links(forge: str, notebook: str) -> dict[str, str]:
+    """The Colab and Binder addresses that open `notebooks/<notebook>.ipynb` of the forge's main branch."""
+    org_repo = forge.rstrip("/").removeprefix("https://github.com/")
+    return {"Colab": f"https://colab.research.google.com/github/{org_repo}/blob/main/notebooks/{notebook}.ipynb",
+            "Binder": f"https://mybinder.org/v2/gh/{org_repo}/main?urlpath=lab/tree/notebooks/{notebook}.ipynb"}
+
+
+def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None = None) -> dict:
     """Visit every HTML page of the site in headless Chromium. `notebooks` maps each page's name (without
-    .html) to the notebook it renders. Returns {"pages", "problems", "screenshot", "figures"}; an empty
-    problems list means every check passed."""
+    .html) to the notebook it renders; with `forge` (a GitHub address) each notebook page must offer the launch
+    buttons that open that notebook in Colab and Binder (`launch_links`). Returns {"pages", "problems",
+    "screenshot", "figures", "launch"}; an empty problems list means every check passed."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -65,7 +73,7 @@ def check_site(site: str | Path, notebooks: dict[str, Path]) -> dict:
         raise FileNotFoundError(f"no index.html in {site}: build the site first (`make book`)")
     chromium = find_chromium()
     pages = sorted(p.relative_to(site).as_posix() for p in site.glob("*.html"))
-    problems, figures = [], {}
+    problems, figures, launch = [], {}, {}
     server, base = serve(site)
     try:
         with sync_playwright() as pw:
@@ -93,14 +101,19 @@ def check_site(site: str | Path, notebooks: dict[str, Path]) -> dict:
                     if not path.exists():
                         problems.append(f"{name}: broken link {href}")
                 stem = name[:-5]
+                if stem in notebooks and forge:
+                    hrefs = set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"))
+                    wanted = launch_links(forge, stem)
+                    launch[stem] = {k: url in hrefs for k, url in wanted.items()}
+                    problems += [f"{name}: no {k} launch button to {url}" for k, url in wanted.items() if url not in hrefs]
                 if stem in notebooks:
                     shown = page.locator(".cell_output img").count()
                     stored = image_outputs(notebooks[stem])
                     figures[stem] = (shown, stored)
                     if shown < stored:
                         problems.append(f"{name}: {shown} figures shown, the notebook has {stored} image outputs")
-            current["url"] = "index.html"
-            page.goto(base + "index.html", wait_until="load")
+            current["url"] = landing = f"{min(notebooks)}.html" if notebooks else "index.html"  # the overview
+            page.goto(base + landing, wait_until="load")
             page.wait_for_timeout(300)
             screenshot = site / "landing.png"
             page.screenshot(path=str(screenshot))
@@ -109,4 +122,4 @@ def check_site(site: str | Path, notebooks: dict[str, Path]) -> dict:
         server.shutdown()
     missing = sorted(set(notebooks) - {p[:-5] for p in pages})
     problems += [f"{stem}: the notebook has no page in the site" for stem in missing]
-    return {"pages": pages, "problems": problems, "screenshot": screenshot, "figures": figures}
+    return {"pages": pages, "problems": problems, "screenshot": screenshot, "figures": figures, "launch": launch}

@@ -10,9 +10,9 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from .runtime import read_records
+from ..runtime import read_records
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 INDEX_NAME = "book_index.json"
 
@@ -51,7 +51,7 @@ def make_book_index(directory: Path = NOTEBOOKS) -> list[dict]:
 
 
 def write_book_index(directory: Path = NOTEBOOKS) -> Path:
-    """Rewrite rlgen_utils/book_index.json from the committed notebooks."""
+    """Rewrite rlgen_utils/book/book_index.json from the committed notebooks."""
     target = Path(__file__).with_name(INDEX_NAME)
     target.write_text(json.dumps(make_book_index(directory), indent=1, ensure_ascii=False) + "\n")
     return target
@@ -64,5 +64,5 @@ def book_contents(directory: str | Path | None = None) -> tuple[list[dict], str]
     neighbours = make_book_index(here)
     if neighbours:
         return neighbours, "the notebooks next to this one"
-    shipped = resources.files("rlgen_utils").joinpath(INDEX_NAME)
+    shipped = resources.files("rlgen_utils.book").joinpath(INDEX_NAME)
     return json.loads(shipped.read_text()), "the index shipped in the package (this notebook was opened alone)"

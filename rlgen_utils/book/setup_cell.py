@@ -1,5 +1,6 @@
 """The setup cell every notebook starts with, written from one place: the project's `Homepage` in
-pyproject.toml. On Colab a notebook arrives alone, so its setup cell installs the package from that forge;
+pyproject.toml. On Colab a notebook arrives alone, so its setup cell installs the package from that forge and its
+dependencies through the forge's requirements.lock (the versions the book was run and tested with);
 a fork changes `Homepage` and runs `python -m rlgen_utils sync-setup`, which rewrites every notebook's setup
 cell (and the template's) to match. `tests/test_setup_cell.py` fails when one differs."""
 from __future__ import annotations
@@ -8,14 +9,25 @@ import json
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SETUP_CELL = """# Setup: works in JupyterLab, Binder and Colab (installs rlgen_utils there when it is missing).
 import importlib.util, os, sys
 if importlib.util.find_spec("rlgen_utils") is None:
     if os.path.isdir("../rlgen_utils"):  # a clone opened without `make`
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # Colab
-        get_ipython().run_line_magic("pip", "install -q git+{forge}")"""
+    else:  # Colab: the package, then its dependencies at the project's locked versions (Colab's own torch is kept)
+        get_ipython().run_line_magic("pip", "install -q --no-deps git+{forge}")
+        from importlib.metadata import requires
+        with open("rlgen-requirements.txt", "w") as f:
+            f.write("\\n".join(r for r in requires("rlgen_utils") if "extra ==" not in r and not r.startswith("torch")))
+        get_ipython().run_line_magic("pip", "install -q -c {lock} -r rlgen-requirements.txt")"""
+
+
+def lock_url(forge: str) -> str:
+    """Where a notebook opened alone reads requirements.lock: the raw file on the forge's main branch."""
+    if forge.startswith("https://github.com/"):
+        return forge.replace("https://github.com/", "https://raw.githubusercontent.com/", 1).rstrip("/") + "/main/requirements.lock"
+    return forge.rstrip("/") + "/raw/main/requirements.lock"
 
 
 def forge_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
@@ -27,7 +39,8 @@ def forge_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
 
 def setup_cell_source(forge: str | None = None) -> str:
-    return SETUP_CELL.format(forge=forge or forge_url())
+    forge = forge or forge_url()
+    return SETUP_CELL.format(forge=forge, lock=lock_url(forge))
 
 
 def setup_notebooks(directory: Path = ROOT / "notebooks") -> list[Path]:
