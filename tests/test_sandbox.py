@@ -125,7 +125,8 @@ def test_infinite_loop_is_killed_on_the_wall_clock():
     start = time.monotonic()
     done = run("while True:\n    pass\n", timeout_s=0.5)
     assert done.status == "timeout" and done.returncode == -signal.SIGKILL
-    assert 0.5 <= done.seconds < 1.5 and time.monotonic() - start < 2.5
+    # at least the deadline; the upper edges leave 5x the ~0.6 s measured, for a loaded machine (tests run beside notebooks)
+    assert 0.5 <= done.seconds < 3.0 and time.monotonic() - start < 6.0
 
 
 @needs_bwrap
