@@ -59,9 +59,9 @@ run: $(VENV)/.installed-run $(if $(filter ray,$(ENGINE)),$(VENV)/.installed-clus
 	  $(if $(RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS) --engine $(ENGINE)) $(if $(ADDRESS),--address $(ADDRESS))
 
 # Every test, each notebook executed once (alone, from a freshly built wheel, in `smoke`) with its bands and its
-# checked outputs, and the website built and opened in headless Chromium. Two workers with one OpenMP thread each
+# checked outputs, the Ray engine on an embedded local Ray, and the website built and opened in headless Chromium. Two workers with one OpenMP thread each
 # fill two cores without oversubscribing them.
-test: $(VENV)/.installed-test $(VENV)/.installed-book
+test: $(VENV)/.installed-test $(VENV)/.installed-book $(VENV)/.installed-cluster
 	RLGEN_PROFILE=smoke OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 
 # The unit tests alone: no wheel, no notebook, no website (about a minute).

@@ -141,7 +141,7 @@ DOTTED = re.compile(r"`((?:rlgen_utils|[a-z_][a-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9
 
 
 FILE_SUFFIXES = {"json", "html", "png", "yml", "toml", "lock", "py", "md", "txt", "ipynb", "csv", "smi", "mid", "wav"}
-VARIABLES = {"config", "env", "m"}  # objects the prose names by their variable (`env.unwrapped.P`), not modules
+VARIABLES = {"config", "env", "m", "self", "actions", "policy"}  # objects the prose names by their variable (`env.unwrapped.P`), not modules
 
 
 def resolves(name: str, short: dict[str, str]) -> bool:
@@ -149,6 +149,7 @@ def resolves(name: str, short: dict[str, str]) -> bool:
     if rest[-1] in FILE_SUFFIXES or first in VARIABLES or "__main__" in rest:
         return True  # a file name, or an attribute of a variable
     if first != "rlgen_utils":
+        first = {"np": "numpy"}.get(first, first)
         if first not in short:
             # a third-party or standard-library module; anything else is a module that no longer exists
             return importlib.util.find_spec(first) is not None

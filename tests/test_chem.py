@@ -127,3 +127,43 @@ def test_internal_diversity_against_pairwise_tanimoto():
     dists = [1 - DataStructs.TanimotoSimilarity(a, b) for a, b in itertools.combinations(fps, 2)]
     assert internal_diversity(picks) == pytest.approx(np.mean(dists))
     assert internal_diversity(["CCO", "OCC"]) == 0.0
+
+
+def test_reinvent_with_sigma_zero_leaves_the_prior_exactly():
+    """Notebook 4.5's control, as a test: with σ = 0 the augmented likelihood log P_U = log P_Prior + σ S is the Prior's
+    own, so an Agent copied from the Prior has loss 0 and gradient 0 on any batch, and Adam steps leave it unchanged.
+    The same step with σ > 0 moves it (so the check can fail), and so would one that let the Prior's weights train."""
+    import copy
+
+    from rlgen_utils.sequences.policy import SequencePolicy
+
+    smiles = load_nci_smiles(max_tokens=20)[:200]
+    vocab = SmilesVocabulary(smiles)
+    torch.manual_seed(0)
+    prior = SequencePolicy(len(vocab), hidden=32, embed=16, cell="gru").requires_grad_(False)
+
+    def log_likelihood(policy, tokens):
+        return (policy.log_prob(tokens) * through_end(tokens, vocab.end).float()).sum(1)
+
+    def steps(sigma, n_steps=3):
+        agent = copy.deepcopy(prior).requires_grad_(True)
+        opt = torch.optim.Adam(agent.parameters(), lr=1e-2)
+        g = torch.Generator().manual_seed(1)
+        losses = []
+        for _ in range(n_steps):
+            tokens, _ = agent.sample(32, 21, generator=g)
+            score = (tokens == vocab.stoi["C"]).float().mean(1)    # any S(A) in [0, 1]: here the share of carbons
+            target = log_likelihood(prior, tokens) + sigma * score
+            loss = ((target - log_likelihood(agent, tokens)) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            losses.append(float(loss))
+            assert sigma or all(p.grad.abs().max() == 0 for p in agent.parameters())
+            opt.step()
+        moved = max(float((a - b).abs().max()) for a, b in zip(agent.parameters(), prior.parameters()))
+        return losses, moved
+
+    losses, moved = steps(0.0)
+    assert losses == [0.0, 0.0, 0.0] and moved == 0.0
+    losses, moved = steps(60.0)
+    assert losses[0] > 0 and moved > 0

@@ -116,3 +116,27 @@ def test_parse_counts_missing_lines_as_lost():
     assert passed[1].all() and not passed[0].any() and passed[2].shape == (3,)
     with pytest.raises(KeyError):
         build_harness([("nope", "x")], {"add": [(1, 2, 3)]})
+
+
+def test_specifications_are_words_and_held_out_problems_use_only_training_words():
+    """The generator's prompt is a specification in words: every held-out problem is posed in words the training
+    problems use (so it can be read), none is a training problem, and its programs are right (brute force over the
+    test inputs against its reference function)."""
+    from rlgen_utils.codegen.problems import HELDOUT_PROBLEMS, SPEC_WORDS, spec_ids
+
+    assert PROBLEMS[0].spec_words == ["return", "the", "sum", "of", "x", "and", "y"]
+    assert list(SPEC_WORDS) == sorted({w for p in PROBLEMS for w in p.spec.lower().replace(",", " ").replace(".", " ").split()})
+    names = {p.name for p in PROBLEMS}
+    specs = {tuple(p.spec_words) for p in PROBLEMS}
+    assert len(HELDOUT_PROBLEMS) >= 6 and not names & {p.name for p in HELDOUT_PROBLEMS}
+    inputs = list(PUBLIC_TESTS) + hidden_inputs()
+    for p in HELDOUT_PROBLEMS:
+        assert tuple(p.spec_words) not in specs, p.name
+        assert [SPEC_WORDS[j] for j in spec_ids(p)] == p.spec_words
+        for form in (p.canonical,) + p.alternatives:
+            f = eval(f"lambda x, y: {to_source(encode(form))}", {"__builtins__": {"abs": abs, "min": min, "max": max}})
+            assert all(f(x, y) == p.solution(x, y) for x, y in inputs), (p.name, form)
+        # a held-out problem is a new function: some test input tells it apart from every training problem
+        assert all(any(p.solution(x, y) != q.solution(x, y) for x, y in inputs) for q in PROBLEMS), p.name
+    with pytest.raises(ValueError):
+        spec_ids(PROBLEMS[0].__class__("unknown", "Return x cubed twice over.", lambda x, y: x, "x"))

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from rlgen_utils.genmodels.diffusion import (EpsilonNet, cosine_betas, ddpm_loss, gaussian_log_prob, linear_betas,
+from rlgen_utils.genmodels.diffusion import (EpsilonNet, cosine_betas, ddpm_loss, gaussian_kl_same_std, gaussian_log_prob,
+    linear_betas,
     make_schedule, predict_x0, q_posterior_mean_variance, q_sample, q_step, reverse_log_prob, reverse_mean_std,
     sample_chain)
 
@@ -120,3 +121,13 @@ def test_schedules_and_loss():
     assert torch.allclose(plain, weighted, atol=1e-6)
     with pytest.raises(ValueError):
         model(torch.zeros(3, 5), torch.zeros(3, dtype=torch.long))
+
+
+def test_gaussian_kl_same_std_matches_torch_distributions():
+    g = torch.Generator().manual_seed(3)
+    mean_p, mean_q = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    std = torch.rand(5, 7, generator=g) + 0.1
+    p = torch.distributions.Independent(torch.distributions.Normal(mean_p, std), 1)
+    q = torch.distributions.Independent(torch.distributions.Normal(mean_q, std), 1)
+    assert torch.allclose(gaussian_kl_same_std(mean_p, mean_q, std), torch.distributions.kl_divergence(p, q), atol=1e-5)
+    assert torch.equal(gaussian_kl_same_std(mean_p, mean_p, std), torch.zeros(5))

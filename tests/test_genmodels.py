@@ -1,4 +1,4 @@
-"""rlgen_utils.models and rlgen_utils.flows against independent references: torch.distributions, autograd
+"""rlgen_utils.genmodels (VAE, GAN, EBM, MADE, flows) against independent references: torch.distributions, autograd
 Jacobians, brute-force enumeration, hand computation, sklearn; and broken variants that must fail."""
 import itertools
 import math

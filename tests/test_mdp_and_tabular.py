@@ -123,3 +123,22 @@ def test_dyna_q_planning_learns_the_maze_in_fewer_episodes():
     assert steps50[1:10].sum() < steps0[1:10].sum() / 3
     with pytest.raises(ValueError, match="'S'"):
         GridMaze(("...", "..G"))
+
+
+def test_run_policy_with_a_stochastic_policy_matches_the_exact_success_within_the_time_limit():
+    """A uniformly random policy on the slippery lake: rollouts against the exact probability of reaching the goal
+    within the 100-step limit (the undiscounted expectation backup of the uniform policy, iterated 100 times)."""
+    env = gym.make("FrozenLake-v1", map_name="4x4", is_slippery=True)
+    T, R = mdp_arrays(env.unwrapped.P)
+    uniform = np.full(R.shape, 1 / R.shape[1])
+    T_pi, R_pi = np.einsum("sa,sat->st", uniform, T), (uniform * R).sum(axis=1)
+    S = np.zeros(len(R))
+    for _ in range(env.spec.max_episode_steps):
+        S = R_pi + T_pi @ S
+    returns = run_policy(env, uniform, 4000, seed=3, action_seed=4)
+    assert abs(returns.mean() - S[0]) < 4 * returns.std(ddof=1) / np.sqrt(len(returns))
+    # the action draws follow action_seed: the same seeds repeat the returns, another action seed changes them
+    np.testing.assert_array_equal(run_policy(env, uniform, 200, seed=3, action_seed=4), returns[:200])
+    assert not np.array_equal(run_policy(env, uniform, 200, seed=3, action_seed=5), returns[:200])
+    with pytest.raises(ValueError):
+        run_policy(env, np.full((16, 3), 1 / 3), 1)

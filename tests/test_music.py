@@ -5,7 +5,8 @@ import pytest
 
 from rlgen_utils.music import (ComposerConfig, NO_EVENT, NOTE_OFF, compose, midi_to_tokens, music_theory_reward,
                                synthesize, table1_metrics, token_of, tokens_to_midi)
-from rlgen_utils.music.theory import autocorrelation, motif_windows, notes
+from rlgen_utils.music.theory import (DEFAULT_WEIGHTS, autocorrelation, autocorrelation_penalty, leap_outcomes,
+                                      motif_windows, notes)
 
 H, R = NO_EVENT, NOTE_OFF
 C4, D4, Eb4, E4, F4, G4, A4, B4, C5 = 60, 62, 63, 64, 65, 67, 69, 71, 72
@@ -34,13 +35,73 @@ def test_tonic_start():
     assert table1_metrics(x)["starting with tonic"] == pytest.approx(1 / 3)
 
 
-def test_leaps_resolved():
-    resolved = melody(C4, A4, G4)      # up 9, then down: resolved
-    unresolved = melody(C4, G4, A4)    # up 7, then up again
-    no_leap = melody(C4, F4, E4)       # a fourth is not a leap
-    last = melody(D4, E4, C5)          # a leap on the last note has nothing to resolve it
-    x = np.stack([resolved, unresolved, no_leap, last])
-    assert table1_metrics(x)["leaps resolved"] == pytest.approx(1 / 2)
+def test_leaps_resolved_by_returning_to_the_note_leapt_from():
+    gradual = melody(C4, A4, G4, E4, C4)          # up 9 from C4, then steps and skips back down to C4: resolved
+    short = melody(C4, A4, G4)                    # moves back but never reaches C4: no outcome
+    doubled = melody(C4, G4, 74)                  # up 7 and up 7 again: a doubled leap
+    zigzag = melody(C4, A4, C4, A4, C4)           # leaps back at once: no reward (the debt is cleared, not paid)
+    late = melody(C4, A4, *([H] * 7), C4)         # leaps back after more than 6 steps: resolved
+    resolved, doubled_steps = leap_outcomes(np.stack([gradual, short, doubled, zigzag, late]))
+    assert resolved.sum(1).tolist() == [1, 0, 0, 0, 1] and doubled_steps.sum(1).tolist() == [0, 0, 1, 0, 0]
+    assert resolved[0, 4] and resolved[4, 9] and doubled_steps[2, 2]
+    assert table1_metrics(np.stack([gradual, doubled]))["leaps resolved"] == pytest.approx(1 / 2)
+    assert np.isnan(table1_metrics(short[None])["leaps resolved"])
+
+
+def reference_leap_outcomes(row):
+    """One melody, note by note, as magenta's RL Tuner code does it (detect_leap_up_back): the independent reference."""
+    direction, leapt_from, since, previous, out = 0, None, 0, None, []
+    for token in row.tolist():
+        outcome = 0
+        if token < 2:
+            since += 1
+        elif previous is None:
+            since += 1
+        else:
+            pitch = token - 2 + 48
+            interval = pitch - previous
+            if abs(interval) >= 7:
+                sign = 1 if interval > 0 else -1
+                if direction != 0:
+                    if direction != sign:
+                        outcome = 1 if since > 6 else 0
+                        direction, leapt_from = 0, None
+                    else:
+                        outcome = -1
+                else:
+                    direction, leapt_from = sign, previous
+                since = 0
+            else:
+                since += 1
+                if (direction == 1 and pitch <= leapt_from) or (direction == -1 and pitch >= leapt_from):
+                    outcome, direction, leapt_from = 1, 0, None
+        if token >= 2:
+            previous = token - 2 + 48
+        out.append(outcome)
+    return np.array(out)
+
+
+def test_leap_outcomes_match_the_reference_code_note_by_note():
+    x = compose(300, np.random.default_rng(4), ComposerConfig(p_step=0.2, p_skip=0.2))   # many leaps
+    resolved, doubled = leap_outcomes(x)
+    want = np.stack([reference_leap_outcomes(row) for row in x])
+    np.testing.assert_array_equal(resolved, want == 1)
+    np.testing.assert_array_equal(doubled, want == -1)
+    assert (want == 1).sum() > 50 and (want == -1).sum() > 20
+
+
+def test_autocorrelation_penalty_against_a_loop_over_prefixes():
+    x = compose(200, np.random.default_rng(5))
+    pitches, _, mask = notes(x)
+    penalty = autocorrelation_penalty(pitches, mask)
+    for b in range(200):
+        for k in range(int(mask[b].sum())):
+            d = pitches[b, : k + 1].astype(float) - pitches[b, : k + 1].mean()
+            rhos = [abs((d[lag:] * d[:-lag]).sum() / (d ** 2).sum()) for lag in (1, 2, 3) if k + 1 > lag and (d ** 2).sum() > 0]
+            if any(abs(rho - 0.15) < 1e-9 for rho in rhos):
+                continue                                              # exactly at the threshold: rounding decides
+            assert penalty[b, k] == pytest.approx(sum(rho for rho in rhos if rho > 0.15), abs=1e-9)
+    assert (penalty[~mask] == 0).all()
 
 
 def test_unique_extremes():
@@ -78,20 +139,26 @@ def test_autocorrelation_by_hand():
 
 
 def test_reward_lands_on_the_completing_step():
-    row = melody(C4, H, Eb4, H, C5, H, G4, H, G4, G4, G4, G4)
-    r = music_theory_reward(row[None])[0]
+    row = melody(C4, H, Eb4, H, C5, H, G4, H, E4, H, Eb4, G4, G4, G4, G4)
+    weights = dict(autocorrelation=0.0)
+    r = music_theory_reward(row[None], weights)[0]
     want = np.zeros(32)
     want[0] += 1.0        # tonic start
     want[2] += -1.0       # Eb out of key
-    want[6] += 1.0        # the leap Eb4 → C5 (+9) is followed by a fall: resolved
     want[7] += 0.5        # window 0 (C, Eb, C5, G) is a motif
-    want[10] += -1.0      # the 4th G in a row (G4 at steps 6, 8, 9, 10, 11)
-    want[11] += -1.0      # and the 5th
+    want[10] += -1.0      # Eb out of key again; and Eb4 (63) returns to the note the leap Eb4 → C5 left: resolved
+    want[10] += 1.0
+    want[15] += 0.5       # window 1 (G, E, Eb, G) is a motif
+    want[14] += -1.0      # the 4th G in a row (G4 at steps 11..14)
     want[31] += 1.0       # C5, the highest note, is unique; C4, the lowest, is unique
     want[31] += 1.0
     np.testing.assert_allclose(r, want)
-    metrics_reward = music_theory_reward(compose(50, np.random.default_rng(1)))
-    assert metrics_reward.shape == (50, 32)
+    pitches, steps, mask = notes(row[None])
+    with_acf = music_theory_reward(row[None])[0]
+    acf = np.zeros(32)
+    acf[steps[0, mask[0]]] = DEFAULT_WEIGHTS["autocorrelation"] * autocorrelation_penalty(pitches, mask)[0, mask[0]]
+    np.testing.assert_allclose(with_acf, want + acf)                  # the penalty lands on each note's step
+    assert music_theory_reward(compose(50, np.random.default_rng(1))).shape == (50, 32)
 
 
 def test_composer_rates_follow_its_configuration():

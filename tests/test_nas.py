@@ -159,6 +159,35 @@ def test_mutation_changes_one_decision_that_matters():
             assert sum(a != b for a, b in zip(child, d)) == 1
 
 
+def test_mutation_that_keeps_the_depth_changes_one_other_decision():
+    """keep_depth=True (the depth-restricted search of notebook 2.3): brute force over every architecture of
+    each depth, the child keeps the depth, differs in exactly one used slot, and every used slot but the
+    depth is reachable."""
+    rng = random.Random(0)
+    space = enumerate_space()
+    for depth in DEPTHS:
+        archs = [a for a in space if len(a) == depth]
+        reached = set()
+        for arch in archs * (3 if depth == 1 else 1):
+            d = arch_to_decisions(arch)
+            child = mutate(d, rng, keep_depth=True)
+            assert child[0] == d[0] and arch_to_decisions(decisions_to_arch(child)) == child
+            changed = [i for i, (a, b) in enumerate(zip(child, d)) if a != b]
+            assert len(changed) == 1 and 1 <= changed[0] < 1 + 2 * depth
+            reached.add(changed[0])
+        assert reached == set(range(1, 1 + 2 * depth))
+
+
+def test_regularised_evolution_restricted_to_one_depth():
+    space = enumerate_space()
+    reward = np.random.default_rng(0).random(len(space))
+    for depth, budget in ((2, 40), (3, 120)):
+        history = regularised_evolution(reward, budget, seed=2, depth=depth)
+        assert len(history) == budget and len(set(history)) == budget
+        assert all(len(space[i]) == depth for i in history)
+    assert any(len(space[i]) != 3 for i in regularised_evolution(reward, 120, seed=2))  # unrestricted: depth changes
+
+
 def test_regularised_evolution_ageing_removes_the_oldest_not_the_worst():
     space = enumerate_space()
     # the oldest member is the fittest; the newest is the least fit

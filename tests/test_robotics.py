@@ -148,6 +148,10 @@ def test_demonstrations_reach_the_goal_on_both_sides_and_chunks_shift():
     a = one["actions"]
     assert a.shape[1] == 6 and np.allclose(a[:-1, 2:4], a[1:, 0:2])      # chunk t's 2nd action = step t+1's action
     assert one["returns"][0] == pytest.approx(sum(0.99 ** t * r for t, r in enumerate(one["rewards"])))
+    # each step knows its episode: the steps of episode e sum to its return, and they come in time order
+    for e in range(40):
+        assert data["rewards"][data["episodes"] == e].sum() == pytest.approx(data["episode_returns"][e])
+    assert len(data["episodes"]) == len(data["states"])
 
 
 def test_rollout_of_the_expert_reaches_and_straight_up_is_blocked():
@@ -157,3 +161,63 @@ def test_rollout_of_the_expert_reaches_and_straight_up_is_blocked():
     up = rollout(lambda pos: np.tile([0.0, 1.0, 0.0, 1.0], (len(pos), 1)), 16, rng, chunk=2)
     assert not up["reached"].any() and up["paths"].shape == (HORIZON + 1, 16, 2)
     assert (np.linalg.norm(up["paths"][-1], axis=1) < 0.75).all()         # stuck against the obstacle
+
+
+# ----------------------------------------------------------------------------- the mixture-density policy
+def mixture_reference(policy, s):
+    """torch.distributions' own mixture of diagonal Gaussians, built from the policy's outputs."""
+    log_w, mean, log_std = policy(s)
+    components = torch.distributions.Independent(torch.distributions.Normal(mean, log_std.exp()), 1)
+    return torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=log_w), components)
+
+
+def test_mixture_log_prob_matches_torch_distributions():
+    from rlgen_utils.robotics.mixture_policy import MixturePolicy
+    torch.manual_seed(0)
+    policy = MixturePolicy(3, 2, components=4, hidden=16, depth=2)
+    s, a = torch.randn(50, 2), torch.randn(50, 3)
+    assert torch.allclose(policy.log_prob(a, s), mixture_reference(policy, s).log_prob(a), atol=1e-5)
+    assert torch.allclose(policy(s)[0].exp().sum(-1), torch.ones(50), atol=1e-6)
+
+
+def test_mixture_samples_match_the_components_by_monte_carlo():
+    """Sample moments against the mixture's closed-form mean and per-dimension second moment."""
+    from rlgen_utils.robotics.mixture_policy import MixturePolicy
+    torch.manual_seed(1)
+    policy = MixturePolicy(2, 1, components=3, hidden=16, depth=1)
+    n = 200_000
+    s = torch.ones(n, 1)
+    with torch.no_grad():
+        a = policy.sample(s, torch.Generator().manual_seed(2))
+        log_w, mean, log_std = policy(s[:1])
+    w, mu, var = log_w.exp()[0], mean[0], (2 * log_std[0]).exp()
+    expected_mean = (w[:, None] * mu).sum(0)
+    expected_second = (w[:, None] * (var + mu ** 2)).sum(0)
+    sd = (expected_second - expected_mean ** 2).sqrt()
+    assert ((a.mean(0) - expected_mean).abs() < 5 * sd / n ** 0.5).all()
+    assert ((a.pow(2).mean(0) - expected_second).abs() < 0.02 * expected_second + 0.01).all()
+
+
+def test_mixture_expected_q_is_unbiased_and_sums_the_components_exactly():
+    """E_{a~π}[Q] by `expected_q` (averaged over draws) against a Monte-Carlo average of Q over sampled actions,
+    for Q(a) = −‖a − c‖²; and with zero scales it is exactly Σ_k w_k Q(μ_k), with gradients to the weights."""
+    from rlgen_utils.robotics.mixture_policy import MixturePolicy
+    torch.manual_seed(3)
+    policy = MixturePolicy(2, 1, components=3, hidden=16, depth=1)
+    c = torch.tensor([0.5, -0.3])
+    q_fn = lambda s, a: -((a - c) ** 2).sum(-1)
+    n = 100_000
+    s = torch.ones(n, 1)
+    with torch.no_grad():
+        estimate = policy.expected_q(q_fn, s, torch.Generator().manual_seed(4)).mean()
+        monte_carlo = q_fn(s, policy.sample(s, torch.Generator().manual_seed(5))).mean()
+    assert abs(float(estimate - monte_carlo)) < 0.02 * abs(float(monte_carlo)) + 0.01
+    with torch.no_grad():                    # σ → e^−5 ≈ 0: the draws sit on the means
+        policy.net[-1].weight[3:] = 0
+        policy.net[-1].bias[3:].view(3, 4)[:, 2:] = -5.0
+    log_w, mean, _ = policy(s[:1])
+    exact = (log_w.exp()[0] * q_fn(None, mean[0])).sum()
+    value = policy.expected_q(q_fn, s[:1000], torch.Generator().manual_seed(6)).mean()
+    assert abs(float(value.detach() - exact.detach())) < 1e-3
+    value.backward()
+    assert policy.net[-1].bias.grad[:3].abs().sum() > 0   # the mixing logits get a gradient

@@ -104,6 +104,15 @@ def test_stdin_stdout_exit_codes_and_seconds():
 
 
 @needs_bwrap
+def test_the_reported_protections_name_no_local_path():
+    """4.2 prints `isolation` and `missing`: they must not carry this machine's paths (the interpreter, home)."""
+    done = run("print(1)")
+    for item in done.isolation + done.missing:
+        for path in {sys.prefix, sys.base_prefix, os.path.expanduser("~")}:
+            assert len(path) < 2 or path not in item, item
+
+
+@needs_bwrap
 def test_exceptions_and_syntax_errors_are_errors_with_the_traceback():
     done = run("def f():\n    return 1 / 0\nf()\n")
     assert done.status == "error" and done.returncode == 1

@@ -1,4 +1,4 @@
-"""The seq2seq policy and SCST step (rlgen_utils.seq2seq) and the synthetic translation data (rlgen_utils.data)."""
+"""The seq2seq policy and SCST step (rlgen_utils.sequences.seq2seq) and the synthetic translation data (rlgen_utils.datasets.translation)."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""SeqGAN pieces (rlgen_utils.seqgan) and the gradient estimators of notebook 2.1a, against exact references."""
+"""SeqGAN pieces (rlgen_utils.sequences.seqgan) and the gradient estimators of notebook 2.1a, against exact references."""
 import pytest
 import torch
 import torch.nn as nn
@@ -9,7 +9,7 @@ from rlgen_utils.rl.gradient_estimators import (exact_gradient, gumbel_straight_
 from rlgen_utils.rl.policy_gradient import reinforce_loss
 from rlgen_utils.sequences.policy import SequencePolicy
 from rlgen_utils.sequences.seqgan import (SequenceDiscriminator, complete, delayed_copy, delayed_update,
-    discriminator_step, make_oracle, oracle_nll, rollout_rewards)
+    discriminator_step, draw_sequences, make_oracle, oracle_nll, oracle_nll_per_sequence, rollout_rewards)
 
 
 class TableDiscriminator(nn.Module):
@@ -151,3 +151,25 @@ def test_gumbel_straight_through_matches_its_closed_form():
     df_dy = 2 * (hard @ c - 0.45).unsqueeze(1) * c  # ∂f/∂y at the hard sample
     jac = (torch.diag_embed(soft) - soft.unsqueeze(2) * soft.unsqueeze(1)) / tau  # ∂softmax/∂θ
     torch.testing.assert_close(est, (df_dy.unsqueeze(1) @ jac).squeeze(1), atol=1e-5, rtol=1e-4)
+
+
+def test_oracle_nll_per_sequence_averages_to_oracle_nll_and_matches_log_prob():
+    oracle = make_oracle(20, hidden=16, seed=1)
+    tokens, _ = oracle.sample(50, 7)
+    per_seq = oracle_nll_per_sequence(oracle, tokens, batch_size=9)
+    assert per_seq.shape == (50,)
+    assert per_seq.mean().item() == pytest.approx(oracle_nll(oracle, tokens), rel=1e-5)
+    row = tokens[3:4]  # one sequence by hand: -(1/T) Σ_t log p(y_t | y_<t) from the logits
+    logp = torch.log_softmax(oracle.logits(row), -1).gather(-1, row.unsqueeze(-1)).squeeze(-1)
+    assert per_seq[3].item() == pytest.approx(-logp.mean().item(), rel=1e-5)
+
+
+def test_draw_sequences_samples_the_policy_joint_distribution():
+    torch.manual_seed(0)
+    policy = SequencePolicy(3, hidden=8)
+    out = draw_sequences(policy, 20000, 2, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (20000, 2) and int(out.min()) >= 0 and int(out.max()) < 3
+    pairs = torch.cartesian_prod(torch.arange(3), torch.arange(3))  # all 9 sequences, enumerated
+    exact = policy.log_prob(pairs).sum(1).exp().detach()
+    freq = torch.bincount(out[:, 0] * 3 + out[:, 1], minlength=9).float() / len(out)
+    torch.testing.assert_close(freq, exact, atol=0.015, rtol=0)

@@ -6,8 +6,9 @@ import torch
 from rlgen_utils.rl.alphazero import (SYMMETRIES, PolicyValueNet, encode_boards, network_evaluator, policy_player,
     search_player)
 from rlgen_utils.rl.mcts import puct_search, uct_search
-from rlgen_utils.rl.tictactoe import (EMPTY, TicTacToe, forced_win_puzzles, legal_moves, minimax_moves,
-    minimax_value, play, play_games, random_player, terminal_value, to_move, winner)
+from rlgen_utils.rl.tictactoe import (EMPTY, TicTacToe, exact_results, forced_win_puzzles, legal_moves, losing_moves,
+    minimax_moves, minimax_player, minimax_value, play, play_games, player_strategy, random_player, terminal_value,
+    to_move, winner)
 
 
 def all_positions():
@@ -157,3 +158,54 @@ def test_random_players_play_complete_games():
     rng = np.random.default_rng(0)
     results = play_games(random_player(rng), random_player(rng), 200)
     assert set(results.tolist()) <= {-1, 0, 1} and (results == 1).mean() > (results == -1).mean()  # X's edge
+
+
+def first_legal(boards):
+    """A deterministic weak player: the lowest-numbered empty cell."""
+    return [legal_moves(b)[0] for b in boards]
+
+
+def test_player_strategy_covers_every_position_the_player_can_meet():
+    strategy = player_strategy(first_legal)
+    # brute force: walk the tree with every opponent move, the player's own move from the rule, both colours
+    expected = set()
+    for me in (1, -1):
+        stack = [EMPTY]
+        while stack:
+            b = stack.pop()
+            if terminal_value(b) is not None:
+                continue
+            if to_move(b) == me:
+                expected.add(b)
+                stack.append(play(b, legal_moves(b)[0]))
+            else:
+                stack += [play(b, m) for m in legal_moves(b)]
+    assert set(strategy) == expected
+    assert all(strategy[b] == legal_moves(b)[0] for b in strategy)
+
+
+def test_exact_results_match_many_played_games():
+    """Exact expectations against Monte-Carlo games with the same opponents (4 standard errors)."""
+    strategy = player_strategy(first_legal)
+    rng = np.random.default_rng(0)
+    n = 4000
+    for opponent, make in (("random", random_player), ("minimax", minimax_player)):
+        exact = exact_results(strategy, opponent)
+        assert abs(sum(exact) - 1) < 1e-12
+        results = np.concatenate([play_games(first_legal, make(rng), n), -play_games(make(rng), first_legal, n)])
+        for k, outcome in enumerate((1, 0, -1)):
+            p = (results == outcome).mean()
+            assert abs(p - exact[k]) <= 4 * np.sqrt(max(exact[k] * (1 - exact[k]), 1e-4) / len(results)), (opponent, k)
+    with pytest.raises(ValueError):
+        exact_results(strategy, "perfect")
+
+
+def test_a_perfect_player_has_no_losing_moves_and_never_loses():
+    perfect = player_strategy(lambda boards: [minimax_moves(b)[0] for b in boards])
+    assert losing_moves(perfect) == []
+    assert exact_results(perfect, "minimax") == (0.0, 1.0, 0.0)
+    assert exact_results(perfect, "random")[2] == 0.0
+    weak = player_strategy(first_legal)
+    mistakes = losing_moves(weak)
+    assert mistakes and all(minimax_value(b) >= 0 and minimax_value(play(b, m)) == 1 for b, m in mistakes)
+    assert exact_results(weak, "minimax")[2] == 1.0  # minimax punishes it in every game

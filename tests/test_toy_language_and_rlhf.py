@@ -1,5 +1,6 @@
-"""The §2.2 testbed (toy language, gold scorer, preferences, reward model) and the KL-regularised trainers
-it uses (`kl_regularised_optimum`, `sequence_ppo_step` in rlgen_utils.trainers)."""
+"""The §2.2 testbed (rlgen_utils.datasets.toy_language: toy language, gold scorer; rlgen_utils.rewards.learned:
+preferences, reward model), the KL-regularised optimum and best-of-n's exact distribution (rlgen_utils.rl.kl), and
+the RLHF step (rlgen_utils.sequences.rlhf.sequence_ppo_step)."""
 import copy
 import itertools
 import math
@@ -12,7 +13,7 @@ from rlgen_utils.datasets.toy_language import (DATA_PROBS, EOS, MAX_LEN, VOCAB, 
     data_log_prob, distinct_fraction, gold_score, lengths, sample_data, taste, text_to_tokens, tokens_to_text,
     violations)
 from rlgen_utils.rewards.learned import RewardModel, fit_reward_model, preference_accuracy, preference_pairs
-from rlgen_utils.rl.kl import kl_regularised_optimum
+from rlgen_utils.rl.kl import best_of_n_kl, best_of_n_kl_exact, best_of_n_probs, kl_regularised_optimum
 from rlgen_utils.sequences.policy import SequencePolicy
 from rlgen_utils.sequences.rlhf import sequence_ppo_step
 
@@ -169,3 +170,38 @@ def test_sequence_ppo_step_masks_tokens_after_the_end():
     # Before the first update π = π_ref, so the KL of the batch is exactly zero.
     assert stats["kl"] == pytest.approx(0.0, abs=1e-6)
     assert stats["objective"] == pytest.approx(stats["score"], abs=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_best_of_n_probs_matches_brute_force_enumeration(n):
+    """Every n-tuple of draws from a small base with tied rewards: the best-of-n distribution, its KL and an
+    expectation under it agree with the enumeration (ties keep the first tied draw, as argmax does)."""
+    probs = torch.tensor([0.35, 0.05, 0.2, 0.1, 0.3], dtype=torch.float64)
+    rewards = torch.tensor([1.0, 2.0, 1.0, 0.5, 3.0], dtype=torch.float64)  # outcomes 0 and 2 tie
+    values = torch.tensor([-1.0, 0.5, 2.0, 4.0, 0.25], dtype=torch.float64)
+    brute = torch.zeros(5, dtype=torch.float64)
+    for draws in itertools.product(range(5), repeat=n):
+        best = max(draws, key=lambda k: float(rewards[k]))
+        brute[best] += float(torch.prod(probs[list(draws)]))
+    q = best_of_n_probs(probs, rewards, n)
+    assert torch.allclose(q, brute, atol=1e-12) and float(q.sum()) == pytest.approx(1.0)
+    keep = q > 0
+    assert float((q[keep] * (q[keep] / probs[keep]).log()).sum()) == pytest.approx(best_of_n_kl_exact(probs, rewards, n), abs=1e-12)
+    assert float(q @ values) == pytest.approx(float(brute @ values), abs=1e-12)
+
+
+def test_best_of_n_probs_limits_and_sampling():
+    """n = 1 returns the base; distinct rewards and many atoms give the analytic KL; a Monte-Carlo best-of-n agrees."""
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(40, generator=g, dtype=torch.float64)
+    probs /= probs.sum()
+    rewards = torch.randn(40, generator=g, dtype=torch.float64)
+    assert torch.allclose(best_of_n_probs(probs, rewards, 1), probs)
+    big = 50_000
+    q = best_of_n_probs(torch.full((big,), 1.0 / big), torch.randperm(big, generator=g).double(), 16)
+    assert float((q * (q * big).log()).sum()) == pytest.approx(best_of_n_kl(16), abs=2e-3)
+    draws = torch.searchsorted(torch.cumsum(probs, 0), torch.rand(20_000, 8, generator=g, dtype=torch.float64)).clamp(max=39)
+    winners = draws.gather(1, rewards[draws].argmax(1, keepdim=True)).squeeze(1)
+    empirical = torch.bincount(winners, minlength=40).double() / len(winners)
+    expected = best_of_n_probs(probs, rewards, 8)
+    assert torch.all((empirical - expected).abs() <= 5 * torch.sqrt(expected * (1 - expected) / len(winners)) + 1e-9)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--address", default=None, help="with --engine ray: an existing Ray cluster's address "
                        "(e.g. 10.0.0.1:6379, or auto); without it an embedded local Ray starts")
     p_pub_sweep = sub.add_parser("publish-sweep", help="ship a full-profile sweep's per-seed records with the book "
-                                 "(rlgen_utils/book/sweep.json): the overview's ledger then reads its verdicts from it")
+                                 "(book/sweep.json in the package): the overview's ledger then reads its verdicts from it")
     p_pub_sweep.add_argument("records", help="the sweep's records.json")
     p_rec = sub.add_parser("records", help="print the records stored in executed notebooks, as JSON")
     p_rec.add_argument("notebooks", nargs="+")
@@ -67,8 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                             "every page in headless Chromium")
     p_book.add_argument("--out", default="build/site", help="output folder (default: build/site)")
     p_book.add_argument("--no-browser-check", action="store_true", help="build only; skip the Chromium check")
+    p_ex = sub.add_parser("exercises", help="rewrite the exercise edition (notebooks/exercises/) from the book's "
+                          "solution markers")
+    p_ex.add_argument("--check", action="store_true", help="report stale editions and exit 1, write nothing")
     args = parser.parse_args(argv)
     try:
+        if args.command == "exercises":
+            from .edition import main as edition_main
+            return edition_main(["--check"] if args.check else [])
         if args.command == "list":
             for path in find_notebooks():
                 info = notebook_info(path)

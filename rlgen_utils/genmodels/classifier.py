@@ -34,8 +34,8 @@ class DigitClassifier(nn.Module):
 
 def train_digit_classifier(images, epochs: int = 40, hidden: int = 128, lr: float = 1e-3, batch_size: int = 64,
                            noise: float = 0.1, device=None, seed: int = 0) -> tuple[DigitClassifier, float]:
-    """Fit a `DigitClassifier` on `images.x_train` (an `rlgen_utils.data.Images`); return it (eval mode,
-    on `device`) and its accuracy on the held-out `images.x_test`.
+    """Fit a `DigitClassifier` on the training images of `images` (an `rlgen_utils.datasets.images.Images`); return it (eval mode,
+    on `device`) and its accuracy on the held-out test images.
 
     Training adds Gaussian pixel noise (std `noise`) so the judge is not thrown by the slightly blurry or
     noisy images generators make. Deterministic for a given `seed` on CPU.

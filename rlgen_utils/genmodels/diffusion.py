@@ -166,6 +166,13 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) ->
     return (-0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def gaussian_kl_same_std(mean_p: torch.Tensor, mean_q: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean_p, diag std²) ‖ N(mean_q, diag std²)) = Σ (mean_p − mean_q)² / (2 std²) over the last dimension.
+    Between two models' reverse steps p_θ(x_{t-1} | x_t) and p_ref(x_{t-1} | x_t), which share σ_t, this is the
+    per-step KL that DPOK (Fan et al. 2023) sums over t to bound KL(p_θ(x_0) ‖ p_ref(x_0))."""
+    return (((mean_p - mean_q) / std) ** 2).sum(-1) / 2
+
+
 def reverse_log_prob(model: nn.Module, schedule: NoiseSchedule, x_t: torch.Tensor, t, x_prev: torch.Tensor) -> torch.Tensor:
     """log p_θ(x_{t-1} | x_t): the log-probability of the action x_{t-1} in state (x_t, t), per image (B,)."""
     mean, std = reverse_mean_std(model, schedule, x_t, t)

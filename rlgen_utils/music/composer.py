@@ -9,7 +9,7 @@ C-major scale with folk-tune habits *and* with the flaws that music-theory rules
 - **start**: a scale degree drawn uniformly from C4..B4 (so it starts on the tonic about 1 time in 7);
 - **motion** from one note to the next, in scale degrees: repeat the pitch (probability `p_repeat`, or
   `p_repeat_again` right after a repeat: repeated notes come in runs), else a step ±1 (`p_step`), a skip
-  ±2..3 (`p_skip`) or a leap ±4..7 (the rest); after a leap the next move steps back (resolves) with
+  ±2..3 (`p_skip`) or a leap ±4..7 (the rest); after a leap the next move steps back (the start of a resolution) with
   probability `p_resolve`; the walk reflects off the range G3..F5;
 - **chromatic notes**: with probability `p_chromatic` a note is moved a semitone off the scale (out of key).
 """

@@ -123,12 +123,13 @@ def random_search(n_space: int, budget: int, seed: int = 0) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(n_space)[:budget]]
 
 
-def mutate(decisions: tuple, rng: random.Random) -> tuple:
+def mutate(decisions: tuple, rng: random.Random, keep_depth: bool = False) -> tuple:
     """Real et al.'s mutation: change one decision that matters to a different option (a deeper
-    network gets random new layers), returning the canonical sequence."""
+    network gets random new layers), returning the canonical sequence. `keep_depth=True` never picks
+    the depth decision, so a search can stay inside one depth's sub-space."""
     d = list(decisions)
     depth = DEPTHS[d[0]]
-    slot = rng.randrange(1 + 2 * depth)
+    slot = rng.randrange(1, 1 + 2 * depth) if keep_depth else rng.randrange(1 + 2 * depth)
     d[slot] = rng.choice([v for v in range(CHOICES[slot]) if v != d[slot]])
     if slot == 0:
         for s in range(1 + 2 * depth, len(SLOTS)):
@@ -137,23 +138,25 @@ def mutate(decisions: tuple, rng: random.Random) -> tuple:
 
 
 # Defined in notebooks/2.3_neural_architecture_search.ipynb, which explains it (tests/test_notebook_copies.py keeps the two identical).
-def evolution_step(population: deque, fitness, rng: random.Random, sample_size: int) -> tuple:
+def evolution_step(population: deque, fitness, rng: random.Random, sample_size: int, keep_depth: bool = False) -> tuple:
     """One cycle of regularised evolution: tournament-select a parent from `sample_size` random
     members, add its mutated child, and remove the *oldest* member (ageing), not the worst."""
     candidates = rng.sample(list(population), sample_size)
     parent = max(candidates, key=lambda m: m[1])
-    child = mutate(parent[0], rng)
+    child = mutate(parent[0], rng, keep_depth)
     population.append((child, fitness(child)))
     population.popleft()
     return child
 
 
 def regularised_evolution(reward: np.ndarray, budget: int, seed: int = 0, population_size: int = 20,
-                          sample_size: int = 5) -> list[int]:
+                          sample_size: int = 5, depth: int | None = None) -> list[int]:
     """Real et al. (2019), Algorithm 1, on the table: a random initial population, then evolution
-    cycles until `budget` distinct architectures have been evaluated."""
+    cycles until `budget` distinct architectures have been evaluated. With `depth`, the search stays
+    in that depth's sub-space: the initial population has that depth and mutations keep it."""
     rng = random.Random(seed)
     space, row = enumerate_space(), _rows()
+    pool = range(len(space)) if depth is None else [i for i, a in enumerate(space) if len(a) == depth]
     history, seen = [], set()
 
     def fitness(decisions):
@@ -163,12 +166,12 @@ def regularised_evolution(reward: np.ndarray, budget: int, seed: int = 0, popula
             history.append(i)
         return float(reward[i])
 
-    population = deque((arch_to_decisions(space[i]), 0.0) for i in rng.sample(range(len(space)), population_size))
+    population = deque((arch_to_decisions(space[i]), 0.0) for i in rng.sample(pool, population_size))
     population = deque((d, fitness(d)) for d, _ in population)
     for _ in range(50 * budget):
         if len(history) >= budget:
             break
-        evolution_step(population, fitness, rng, sample_size)
+        evolution_step(population, fitness, rng, sample_size, keep_depth=depth is not None)
     return history[:budget]
 
 

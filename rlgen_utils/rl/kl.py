@@ -1,6 +1,7 @@
-"""KL to a reference policy (survey §2.2, notebooks 2.2c–2.2d): Monte-Carlo KL estimators, the KL-penalised
+"""KL to a reference policy (survey §2.2, notebooks 2.2c–2.2d, 3.5): Monte-Carlo KL estimators, the KL-penalised
 reward, fixed and adaptive KL controllers (Ziegler et al. 2019), the closed-form optimum of the
-KL-regularised objective, and the analytic KL of best-of-n sampling."""
+KL-regularised objective, and best-of-n sampling: its analytic KL, and its exact distribution and KL over a
+discrete base distribution with ties."""
 from __future__ import annotations
 
 import math
@@ -79,3 +80,22 @@ def best_of_n_kl_exact(probs: torch.Tensor, rewards: torch.Tensor, n: int) -> fl
     q = (below + p).pow(n) - below.pow(n)
     keep = q > 0
     return float((q[keep] * (q[keep].log() - p[keep].log())).sum())
+
+
+def best_of_n_probs(probs: torch.Tensor, rewards: torch.Tensor, n: int) -> torch.Tensor:
+    """P(best-of-n returns outcome k) for a discrete base distribution, ties included (float64, on the CPU).
+
+    The distribution behind `best_of_n_kl_exact`: a level of equal rewards with base mass p and mass F₋ below it
+    is returned with probability (F₋ + p)ⁿ − F₋ⁿ, shared among the level's outcomes in their base proportions.
+    So KL(result ‖ probs) equals `best_of_n_kl_exact(probs, rewards, n)`, and the expectation of any score v
+    under best-of-n is `(best_of_n_probs(...) * v).sum()`.
+    """
+    probs = torch.as_tensor(probs, dtype=torch.float64).cpu()
+    rewards = torch.as_tensor(rewards, dtype=torch.float64).cpu()
+    probs = probs / probs.sum()
+    levels, index = torch.unique(rewards, sorted=True, return_inverse=True)
+    p = torch.zeros(len(levels), dtype=torch.float64).index_add_(0, index, probs)
+    below = torch.cumsum(p, 0) - p
+    q = (below + p).clamp(max=1.0).pow(n) - below.pow(n)
+    share = torch.where(p[index] > 0, probs / p[index], torch.zeros_like(probs))
+    return q[index] * share

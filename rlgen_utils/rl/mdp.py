@@ -90,8 +90,19 @@ def _as_stochastic(policy: np.ndarray, shape: tuple) -> np.ndarray:
     return policy
 
 
-def run_policy(env: gym.Env, policy: np.ndarray, episodes: int, seed: int = 0) -> np.ndarray:
-    """Returns of `episodes` episodes of a deterministic tabular policy in a Gymnasium env (its time limit applies)."""
+def run_policy(env: gym.Env, policy: np.ndarray, episodes: int, seed: int = 0, action_seed: int | None = None) -> np.ndarray:
+    """Returns of `episodes` episodes of a tabular policy in a Gymnasium env (its time limit applies).
+
+    `policy` is deterministic (n_states,) of actions, or stochastic (n_states, n_actions) of probabilities; a
+    stochastic policy's actions are drawn from `np.random.default_rng(action_seed)` (`seed` when it is None), and
+    `seed` seeds the environment."""
+    policy = np.asarray(policy)
+    if policy.ndim == 2:
+        policy = _as_stochastic(policy, (env.observation_space.n, env.action_space.n))
+        rng = np.random.default_rng(seed if action_seed is None else action_seed)
+        act = lambda s: int(rng.choice(policy.shape[1], p=policy[s]))  # noqa: E731
+    else:
+        act = lambda s: int(policy[s])  # noqa: E731
     returns = np.zeros(episodes)
     obs, _ = env.reset(seed=seed)
     for i in range(episodes):
@@ -99,7 +110,7 @@ def run_policy(env: gym.Env, policy: np.ndarray, episodes: int, seed: int = 0) -
             obs, _ = env.reset()
         done = False
         while not done:
-            obs, r, terminated, truncated, _ = env.step(int(policy[obs]))
+            obs, r, terminated, truncated, _ = env.step(act(obs))
             returns[i] += r
             done = terminated or truncated
     return returns

@@ -1,5 +1,5 @@
 """Policy-gradient losses (survey §1.2, 2.1; taught in 1.2b): REINFORCE (Williams 1992), PPO's clipped
-surrogate (Schulman et al. 2017) and PPO's optimisation phase for any policy.
+surrogate (Schulman et al. 2017) and PPO's optimisation phase for any policy (written out in 4.1).
 
 They take log-probabilities and advantages as tensors, so one implementation serves Gymnasium actions
 (1.2b), generated tokens (2.1, 2.2, sections 3 and 4) and NAS decisions (2.3)."""
@@ -31,6 +31,7 @@ def ppo_clip_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: to
     return -masked_mean(surrogate, mask), stats
 
 
+# Defined in notebooks/4.1_nlp.ipynb, which explains it (tests/test_notebook_copies.py keeps the two identical).
 def ppo_update(recompute: Callable[[dict], tuple], optimizer: torch.optim.Optimizer, batch: dict,
                epochs: int = 4, minibatch_size: int = 64, clip: float = 0.2, value_coef: float = 0.5,
                entropy_coef: float = 0.0, max_grad_norm: float = 0.5, normalise_advantages: bool = True,

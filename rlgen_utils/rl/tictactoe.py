@@ -140,3 +140,51 @@ def forced_win_puzzles() -> list[tuple[tuple, int]]:
                 seen.add(child)
                 frontier.append(child)
     return sorted(puzzles)
+
+
+def player_strategy(player: Callable) -> dict[tuple, int]:
+    """A deterministic player's move in every position it can reach against *any* opponent, as X and as O.
+
+    The game tree is walked ply by ply; the player is called once per ply on all its positions there (one batch,
+    so a search player searches them together). Tic-tac-toe is small enough for this: a few hundred positions."""
+    strategy: dict[tuple, int] = {}
+    for me in (1, -1):
+        frontier = {EMPTY}
+        while frontier:
+            mine = sorted(b for b in frontier if terminal_value(b) is None and to_move(b) == me and b not in strategy)
+            strategy.update(zip(mine, (int(m) for m in player(mine)) if mine else ()))
+            nxt = set()
+            for b in frontier:
+                if terminal_value(b) is not None:
+                    continue
+                nxt.update([play(b, strategy[b])] if to_move(b) == me else [play(b, m) for m in legal_moves(b)])
+            frontier = nxt
+    return strategy
+
+
+def exact_results(strategy: dict[tuple, int], opponent: str) -> tuple[float, float, float]:
+    """Exact (win, draw, loss) probabilities of a deterministic strategy (from `player_strategy`) against
+    `opponent` = "minimax" (uniform among its optimal moves, as `minimax_player`) or "random" (uniform among the
+    legal moves, as `random_player`), averaged over playing X and playing O: what infinitely many games give."""
+    if opponent not in ("minimax", "random"):
+        raise ValueError(f"opponent={opponent!r}: use 'minimax' or 'random'")
+
+    @lru_cache(maxsize=None)
+    def outcome(board: tuple, me: int) -> tuple[float, float, float]:
+        if terminal_value(board) is not None:
+            w = winner(board) * me
+            return (1.0, 0.0, 0.0) if w > 0 else (0.0, 0.0, 1.0) if w < 0 else (0.0, 1.0, 0.0)
+        if to_move(board) == me:
+            return outcome(play(board, strategy[board]), me)
+        moves = minimax_moves(board) if opponent == "minimax" else legal_moves(board)
+        branches = [outcome(play(board, m), me) for m in moves]
+        return tuple(float(np.mean([b[k] for b in branches])) for k in range(3))
+
+    as_x, as_o = outcome(EMPTY, 1), outcome(EMPTY, -1)
+    return tuple((a + b) / 2 for a, b in zip(as_x, as_o))
+
+
+def losing_moves(strategy: dict[tuple, int]) -> list[tuple[tuple, int]]:
+    """The (board, move) pairs of a strategy where the move turns a position that is not lost (minimax value >= 0
+    for the mover) into a lost one: the mistakes an opponent could punish. None means the player cannot be beaten."""
+    return sorted((b, m) for b, m in strategy.items() if minimax_value(b) >= 0 and minimax_value(play(b, m)) > 0)

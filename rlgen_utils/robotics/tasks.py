@@ -93,8 +93,8 @@ def collect_demos(n_episodes: int, rng: np.random.Generator, noise: float = 0.1,
     """Roll out the demonstrator (half the episodes left, half right, in random order) with N(0, noise²)
     action noise, all episodes stepped together. Returns flat arrays over the steps taken: `states` (n, 2),
     `actions` (n, 2·chunk): the action at that step and the chunk − 1 after it (past the episode's end,
-    the last action repeated), `rewards`, `returns` (discounted return-to-go), and per episode `episode_returns`,
-    `sides`. Action chunks are what Diffusion Policy (Chi et al. 2023) predicts: a short open-loop plan."""
+    the last action repeated), `rewards`, `returns` (discounted return-to-go), `episodes` (the episode each
+    step belongs to), and per episode `episode_returns`, `sides`. Action chunks are what Diffusion Policy (Chi et al. 2023) predicts: a short open-loop plan."""
     side = rng.permutation(np.repeat([-1.0, 1.0], (n_episodes + 1) // 2))[:n_episodes]
     pos = reset_positions(n_episodes, rng)
     alive = np.ones(n_episodes, dtype=bool)
@@ -114,7 +114,9 @@ def collect_demos(n_episodes: int, rng: np.random.Generator, noise: float = 0.1,
     for t in reversed(range(HORIZON)):
         running = R[t] + discount * running
         G[t] = running
-    return dict(states=S[M], actions=chunks[M], rewards=R[M], returns=G[M], episode_returns=R.sum(0), sides=side)
+    episodes = np.broadcast_to(np.arange(n_episodes), M.shape)
+    return dict(states=S[M], actions=chunks[M], rewards=R[M], returns=G[M], episodes=episodes[M],
+                episode_returns=R.sum(0), sides=side)
 
 
 def rollout(act, n: int, rng: np.random.Generator, horizon: int = HORIZON, chunk: int = 1) -> dict:

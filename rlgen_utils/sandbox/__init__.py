@@ -124,6 +124,16 @@ def _host_ns() -> dict:
     return _STATE["ns"]
 
 
+def _without_local_paths(text: str) -> str:
+    """A note for `missing` without this machine's paths (notebooks print it): the interpreter's prefixes and home."""
+    prefixes = {(sys.prefix, "<the environment>"), (sys.base_prefix, "<the interpreter's prefix>"),
+                (os.path.expanduser("~"), "~")}
+    for path, name in sorted(prefixes, key=lambda pair: -len(pair[0])):
+        if len(path) > 1:
+            text = text.replace(path, name)
+    return text
+
+
 def _bwrap_mode() -> tuple:
     """(mode, setpriv path, bwrap path, note) of the first way bubblewrap starts here; cached. Raises
     SandboxUnavailable naming what is missing when none does."""
@@ -139,7 +149,7 @@ def _bwrap_mode() -> tuple:
                 try:
                     done = _run("", "", 20.0, 64, 4096, (mode, setpriv, path, ""))
                     if done.status == "ok" and not any(m.startswith("start-up probe") for m in done.missing):
-                        note = "; ".join(why)
+                        note = _without_local_paths("; ".join(why))
                         _STATE["mode"] = (mode, setpriv, path, note)
                         break
                     why.append(f"{mode}: " + (done.stderr.strip().splitlines() or [done.status])[-1][:200])
