@@ -10,7 +10,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from rlgen_utils.codegen import (END, PROBLEMS, PUBLIC_TESTS, build_harness, encode, hidden_inputs, mean_pass_at_k,
+from rlgen_utils.codegen import (PROGRAM_END, PROBLEMS, PUBLIC_TESTS, build_harness, encode_program, hidden_inputs, mean_pass_at_k,
                                  parse_harness_output, pass_at_k, pretraining_corpus, split_tokens, to_source,
                                  unit_tests)
 
@@ -65,7 +65,7 @@ def test_problem_set_is_large_enough_and_canonical_programs_are_correct():
     assert not set(PUBLIC_TESTS) & set(hidden_inputs())
     for p in PROBLEMS:
         for form in (p.canonical,) + p.alternatives:
-            source = to_source(encode(form))
+            source = to_source(encode_program(form))
             f = eval(f"lambda x, y: {source}", {"__builtins__": {"abs": abs, "min": min, "max": max}})
             assert all(f(x, y) == p.solution(x, y) for x, y in inputs), (p.name, source)
         tests = unit_tests(p)
@@ -75,11 +75,11 @@ def test_problem_set_is_large_enough_and_canonical_programs_are_correct():
 
 def test_tokens_round_trip_and_numbers_are_digits():
     assert split_tokens("x % 10") == ["x", "%", "1", "0"]
-    assert to_source(encode("x % 10")) == "x % 10"
-    assert to_source(encode("abs( x - y )")) == "abs(x - y)"
-    assert to_source(encode("1 if x > 0 else 0")) == "1 if x > 0 else 0"
-    assert to_source(encode("x + y") + [0, 0]) == "x + y"   # stops at the end token
-    assert encode("x")[-1] == END
+    assert to_source(encode_program("x % 10")) == "x % 10"
+    assert to_source(encode_program("abs( x - y )")) == "abs(x - y)"
+    assert to_source(encode_program("1 if x > 0 else 0")) == "1 if x > 0 else 0"
+    assert to_source(encode_program("x + y") + [0, 0]) == "x + y"   # stops at the end token
+    assert encode_program("x")[-1] == PROGRAM_END
 
 
 def test_corpus_mixes_correct_and_incorrect_programs():
@@ -134,7 +134,7 @@ def test_specifications_are_words_and_held_out_problems_use_only_training_words(
         assert tuple(p.spec_words) not in specs, p.name
         assert [SPEC_WORDS[j] for j in spec_ids(p)] == p.spec_words
         for form in (p.canonical,) + p.alternatives:
-            f = eval(f"lambda x, y: {to_source(encode(form))}", {"__builtins__": {"abs": abs, "min": min, "max": max}})
+            f = eval(f"lambda x, y: {to_source(encode_program(form))}", {"__builtins__": {"abs": abs, "min": min, "max": max}})
             assert all(f(x, y) == p.solution(x, y) for x, y in inputs), (p.name, form)
         # a held-out problem is a new function: some test input tells it apart from every training problem
         assert all(any(p.solution(x, y) != q.solution(x, y) for x, y in inputs) for q in PROBLEMS), p.name

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rlgen_utils.nas.search import (Controller, evolution_step, incumbent_curve, mutate, random_search,
+from rlgen_utils.nas.search import (Controller, evolution_step, incumbent_curve, mutate_architecture, random_search,
     regularised_evolution, reinforce_search)
 from rlgen_utils.nas.space import (CHOICES, DEPTHS, arch_to_decisions, build_network, decisions_to_arch,
     enumerate_space, used_slots)
@@ -153,7 +153,7 @@ def test_mutation_changes_one_decision_that_matters():
     rng = random.Random(0)
     for arch in random.Random(1).sample(enumerate_space(), 200):
         d = arch_to_decisions(arch)
-        child = mutate(d, rng)
+        child = mutate_architecture(d, rng)
         assert child != d and arch_to_decisions(decisions_to_arch(child)) == child
         if child[0] == d[0]:  # same depth: exactly one slot differs
             assert sum(a != b for a, b in zip(child, d)) == 1
@@ -170,7 +170,7 @@ def test_mutation_that_keeps_the_depth_changes_one_other_decision():
         reached = set()
         for arch in archs * (3 if depth == 1 else 1):
             d = arch_to_decisions(arch)
-            child = mutate(d, rng, keep_depth=True)
+            child = mutate_architecture(d, rng, keep_depth=True)
             assert child[0] == d[0] and arch_to_decisions(decisions_to_arch(child)) == child
             changed = [i for i, (a, b) in enumerate(zip(child, d)) if a != b]
             assert len(changed) == 1 and 1 <= changed[0] < 1 + 2 * depth

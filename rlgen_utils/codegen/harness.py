@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-STATUSES = ("ran", "syntax_error", "timeout", "crashed", "lost")
+HARNESS_STATUSES = ("ran", "syntax_error", "timeout", "crashed", "lost")
 
 _TEMPLATE = '''\
 import gc, json, os, signal, sys
@@ -105,7 +105,7 @@ def parse_harness_output(stdout: str, n_tests: Sequence[int]) -> tuple[list[np.n
             i, marks = int(item["i"]), str(item["passed"])
         except (ValueError, KeyError, TypeError):
             continue
-        if 0 <= i < len(n_tests) and len(marks) == n_tests[i] and item.get("status") in STATUSES:
+        if 0 <= i < len(n_tests) and len(marks) == n_tests[i] and item.get("status") in HARNESS_STATUSES:
             passed[i] = np.array([m == "1" for m in marks], dtype=bool)
             status[i] = item["status"]
     return passed, status

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .program_tokens import encode, mutate, split_tokens
+from .program_tokens import encode_program, mutate_program, split_tokens
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def pretraining_corpus(size: int, fraction_correct: float, rng, problems=PROBLEM
     """(problem index, program token ids ending with the end token) pairs: correct programs and near misses.
 
     A share `fraction_correct` are the problem's canonical or alternative programs; the rest are one or two
-    mutations of them (`program_tokens.mutate`), the kind of bug seen in real code. The labels are not kept: the
+    mutations of them (`program_tokens.mutate_program`), the kind of bug seen in real code. The labels are not kept: the
     generator imitates the corpus as it is, and only the tests say which programs are right.
     """
     indices, programs = [], []
@@ -138,7 +138,7 @@ def pretraining_corpus(size: int, fraction_correct: float, rng, problems=PROBLEM
         tokens = split_tokens(forms[int(rng.integers(len(forms)))])
         if rng.random() >= fraction_correct:
             for _ in range(1 + int(rng.random() < 0.3)):
-                tokens = mutate(tokens, rng)
+                tokens = mutate_program(tokens, rng)
         indices.append(p)
-        programs.append(encode(" ".join(tokens)))
+        programs.append(encode_program(" ".join(tokens)))
     return indices, programs

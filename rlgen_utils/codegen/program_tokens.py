@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 PROGRAM_TOKENS = ("x", "y", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "-", "*", "//", "%",
                   ">", "<", "==", "(", ")", ",", "abs(", "min(", "max(", "if", "else", "<end>")
-END = PROGRAM_TOKENS.index("<end>")
+PROGRAM_END = PROGRAM_TOKENS.index("<end>")
 TOKEN_ID = {t: i for i, t in enumerate(PROGRAM_TOKENS)}
 DIGITS = tuple(str(d) for d in range(10))
 ARITHMETIC = ("+", "-", "*", "//", "%")
@@ -32,9 +32,9 @@ def split_tokens(expression: str) -> list[str]:
     return tokens
 
 
-def encode(expression: str) -> list[int]:
+def encode_program(expression: str) -> list[int]:
     """Token ids of a space-separated expression, followed by the end token."""
-    return [TOKEN_ID[t] for t in split_tokens(expression)] + [END]
+    return [TOKEN_ID[t] for t in split_tokens(expression)] + [PROGRAM_END]
 
 
 def to_source(token_ids: Iterable[int]) -> str:
@@ -44,7 +44,7 @@ def to_source(token_ids: Iterable[int]) -> str:
     out = []
     for i in token_ids:
         i = int(i)
-        if i == END:
+        if i == PROGRAM_END:
             break
         if not 0 <= i < len(PROGRAM_TOKENS):  # an id outside the language (a prompt token): unparseable
             out.append(" ? ")
@@ -59,7 +59,7 @@ def batch_to_sources(tokens: Sequence[Sequence[int]]) -> list[str]:
     return [to_source(row) for row in (tokens.tolist() if hasattr(tokens, "tolist") else tokens)]
 
 
-def mutate(tokens: list[str], rng) -> list[str]:
+def mutate_program(tokens: list[str], rng) -> list[str]:
     """One plausible bug: a digit, operator, comparison, call or variable swapped for another of its kind.
 
     `rng` is a numpy Generator. Used to write the incorrect half of the pre-training corpus, the way a model

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nas.search import evolution_step as _evolution_step
-from ..nas.search import mutate
+from ..nas.search import mutate_architecture
 from ..nas.space import arch_to_decisions, enumerate_space
 from ..rewards.bleu import modified_precision as _modified_precision
 from ..rl.advantages import MovingAverageBaseline
@@ -239,7 +239,7 @@ def _evolution_variant(parent_rule="best", remove="oldest"):
         candidates = rng.sample(list(population), sample_size)
         parent = {"best": max(candidates, key=lambda m: m[1]), "worst": min(candidates, key=lambda m: m[1]),
                   "global": max(population, key=lambda m: m[1])}[parent_rule]
-        child = mutate(parent[0], rng, keep_depth)
+        child = mutate_architecture(parent[0], rng, keep_depth)
         population.append((child, fitness(child)))
         if remove == "oldest":
             population.popleft()
@@ -257,9 +257,9 @@ check_evolution_step = register(
     contract="`evolution_step(population, fitness, rng, sample_size, keep_depth=False)`: `population` a deque of "
              "(decisions, fitness value) tuples, oldest on the left; `fitness(decisions)` a float; `rng` a random.Random. "
              "Draw `candidates = rng.sample(list(population), sample_size)` first, make the child with "
-             "`mutate(parent[0], rng, keep_depth)` (rlgen_utils.nas.search); change the deque in place and return the child.",
+             "`mutate_architecture(parent[0], rng, keep_depth)` (rlgen_utils.nas.search); change the deque in place and return the child.",
     hint="max(candidates, key=...) by the fitness value; the deque's left end is the oldest member.",
-    equation=r"\text{parent} = \arg\max_{m \in S} f(m),\; S \subset P,\ |S| = s;\quad P \leftarrow P \cup \{\mathrm{mutate}(\text{parent})\} \setminus \{\text{oldest}\}",
+    equation=r"\text{parent} = \arg\max_{m \in S} f(m),\; S \subset P,\ |S| = s;\quad P \leftarrow P \cup \{\mathrm{mutate_architecture}(\text{parent})\} \setminus \{\text{oldest}\}",
     reference=_evolution_step, cases=_evolution_case, probe=_evolution_probe,
     mistakes=[
         ("regularised evolution removes the *oldest* member (ageing), not the worst", _evolution_variant(remove="worst")),

@@ -123,7 +123,7 @@ def random_search(n_space: int, budget: int, seed: int = 0) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(n_space)[:budget]]
 
 
-def mutate(decisions: tuple, rng: random.Random, keep_depth: bool = False) -> tuple:
+def mutate_architecture(decisions: tuple, rng: random.Random, keep_depth: bool = False) -> tuple:
     """Real et al.'s mutation: change one decision that matters to a different option (a deeper
     network gets random new layers), returning the canonical sequence. `keep_depth=True` never picks
     the depth decision, so a search can stay inside one depth's sub-space."""
@@ -143,7 +143,7 @@ def evolution_step(population: deque, fitness, rng: random.Random, sample_size: 
     members, add its mutated child, and remove the *oldest* member (ageing), not the worst."""
     candidates = rng.sample(list(population), sample_size)
     parent = max(candidates, key=lambda m: m[1])
-    child = mutate(parent[0], rng, keep_depth)
+    child = mutate_architecture(parent[0], rng, keep_depth)
     population.append((child, fitness(child)))
     population.popleft()
     return child
