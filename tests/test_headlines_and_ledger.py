@@ -67,6 +67,7 @@ def test_ledger_rows_and_table_from_records():
     assert ledger_rows([dict(entries[0], records=ahead)], {"9.9_x": SPEC})[0]["verdict"] == "ahead"
     lower = dict(SPEC, ledger=dict(SPEC["ledger"], better="lower"))  # a loss: a positive gap is worse
     assert ledger_rows([dict(entries[0], records=ahead)], {"9.9_x": lower})[0]["verdict"] == "behind"
+    assert ledger_rows(entries, {"9.9_x": lower})[0]["rl_gain"] == pytest.approx(-0.3)  # a loss that rose lost ground
     swept = ledger_rows(entries, {"9.9_x": SPEC}, sweep={"9.9_x": {"a/ledger_gap": [0.05, 0.06, 0.055, 0.05, 0.052]}})
     assert swept[0]["verdict"] == "ahead" and swept[0]["seeds"] == 5 and "sweep of 5 seeds" in swept[0]["source"]
     table = ledger_markdown([row])

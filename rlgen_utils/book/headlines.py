@@ -52,8 +52,9 @@ def ledger_rows(entries: list[dict], bands: dict, sweep: dict | None = None) -> 
             rows.append(dict(row, verdict="not run yet"))
             continue
         twin = records[spec["twin"]]
+        sign = 1 if spec["better"] == "higher" else -1  # a gain is an improvement: a loss that fell gains
         row.update(twin_value=twin, rl_value=records[spec["rl"]], alternative_value=records[spec["alternative"]],
-                   rl_gain=records[spec["rl"]] - twin, alternative_gain=records[spec["alternative"]] - twin,
+                   rl_gain=sign * (records[spec["rl"]] - twin), alternative_gain=sign * (records[spec["alternative"]] - twin),
                    gap=records[f"{area}/ledger_gap"], low=records[f"{area}/ledger_gap_low"],
                    high=records[f"{area}/ledger_gap_high"], seeds=int(records[f"{area}/ledger_seeds"]),
                    source=f"one run ({int(records[f'{area}/ledger_seeds'])} seeds inside it)")
