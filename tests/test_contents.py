@@ -5,9 +5,9 @@ from rlgen_utils.book.contents import INDEX_NAME, NOTEBOOKS, book_contents, find
 
 
 def test_the_shipped_index_matches_the_committed_notebooks():
-    shipped = json.loads((NOTEBOOKS.parent / "rlgen_utils" / INDEX_NAME).read_text())
+    shipped = json.loads((NOTEBOOKS.parent / "rlgen_utils" / "book" / INDEX_NAME).read_text())
     assert shipped == json.loads(json.dumps(make_book_index())), (
-        "rlgen_utils/book_index.json is stale: `python -m rlgen_utils publish` rewrites it (or call "
+        "rlgen_utils/book/book_index.json is stale: `python -m rlgen_utils publish` rewrites it (or call "
         "rlgen_utils.book.contents.write_book_index())")
 
 

