@@ -192,7 +192,7 @@ def build_site(out: str | Path = "build/site", directory: Path = NOTEBOOKS) -> P
             page.write_text(linked)
     landing = f"{notebooks[0].stem}.html"
     (out / "index.html").write_text(f'<!doctype html><meta charset="utf-8"><title>rlgen</title><link rel="icon" '
-                                    f'href="_static/favicon.svg"><meta http-equiv="refresh" content="0; url={landing}">'
+                                    f'href="data:,"><meta http-equiv="refresh" content="0; url={landing}">'
                                     f'<a href="{landing}">the book</a>')
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"site: {len(notebooks)} notebooks + the results page in {out} ({size / 2**20:.1f} MB, "
