@@ -27,8 +27,13 @@ def installed_python(tmp_path_factory) -> str:
     """A clean virtual environment with rlgen_utils installed from a wheel built now. Its dependencies come
     from this environment's site-packages (added by a .pth line, which does not load the editable install)."""
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
-                    str(ROOT)], check=True, capture_output=True)
+    # built from a copy: each xdist worker builds its own wheel, and setuptools writes build/ and *.egg-info into the tree
+    source = root / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache", ".ruff_cache"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(root / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, f"building the wheel failed:\n{built.stderr[-3000:]}"
     wheel = next((root / "dist").glob("rlgen_utils-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True)
     site = next((root / "env" / "lib").glob("python*/site-packages"))
