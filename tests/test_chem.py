@@ -157,7 +157,7 @@ def test_reinvent_with_sigma_zero_leaves_the_prior_exactly():
             loss = ((target - log_likelihood(agent, tokens)) ** 2).mean()
             opt.zero_grad()
             loss.backward()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             assert sigma or all(p.grad.abs().max() == 0 for p in agent.parameters())
             opt.step()
         moved = max(float((a - b).abs().max()) for a, b in zip(agent.parameters(), prior.parameters()))

@@ -5,11 +5,12 @@ has solution markers), and every marked cell is tagged and calls a registered ch
 import contextlib
 import io
 import json
+import sys
 
 import nbformat
 import pytest
 
-from rlgen_utils.book.edition import (BANNER_TAG, EDITIONS, NOTEBOOKS, book_notebooks, insert_solutions,
+from rlgen_utils.book.edition import (BANNER_TAG, EDITIONS, NOTEBOOKS, book_notebooks, exercise_of_cell, insert_solutions,
                                         make_exercise_edition, marker_problems, solution_regions, stale_exercise_editions,
                                         write_exercise_editions, without_outputs)
 from rlgen_utils.exercises import EXERCISES
@@ -184,3 +185,31 @@ def test_once_the_book_has_exercises_every_registered_one_is_in_its_notebook():
         if f"{exercise.name} = {exercise.check_name}({exercise.name})" not in code:
             missing.append(f"{exercise.id} ({exercise.check_name}) is not in {path.name}")
     assert not missing, "\n".join(missing)
+
+
+def exercise_cells_of_the_book():
+    """(notebook, exercise, cell source, whether the cell stands in the notebook's closing Exercises section)."""
+    found = []
+    for path in marked_notebooks():
+        in_section = False
+        for cell in nbformat.read(path, as_version=4).cells:
+            in_section = in_section or (cell.cell_type == "markdown" and cell.source.startswith("## Exercises"))
+            if cell.cell_type == "code" and "exercise" in cell.metadata.get("tags", []):
+                found.append((path.stem, exercise_of_cell(cell.source), cell.source, in_section))
+    return found
+
+
+def test_every_solution_in_the_book_passes_its_check():
+    """The book's own solution path, which the smoke runs (of the exercise editions) do not take: each exercise cell
+    run as written. A cell in the closing Exercises section must stand alone (its imports are its own); a cell
+    where the notebook defines the function runs beside the names its reference's module has."""
+    cells = exercise_cells_of_the_book()
+    assert sorted(e.id for _, e, _, _ in cells) == sorted(EXERCISES)
+    for stem, exercise, source, alone in cells:
+        module = sys.modules[exercise.reference.__module__]
+        namespace = {"__name__": "__main__"} if alone else dict(vars(module))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(source, f"<{stem}: exercise {exercise.id}>", "exec"), namespace)
+        assert printed.getvalue().startswith(f"✓ Exercise {exercise.id} solved"), (stem, printed.getvalue())
+        assert namespace[exercise.name] is not exercise.reference  # the notebook goes on with its own solution

@@ -1,10 +1,19 @@
 """Every notebook executed once, by papermill, in the smoke profile — the way Colab and Binder run it: the package
 installed from a freshly built wheel into a clean virtual environment, and the notebook copied alone into an empty
 folder (no clone, no neighbours, no data/ folder), so what a notebook needs at run time must travel inside the wheel.
-That one execution is checked twice: its records against the bands, and the text outputs of every cell marked
-`# NBVAL_CHECK_OUTPUT` (an exact, deterministic result; nbval's marker) against the committed notebook's.
-(The wheel's dependencies come from this environment through a .pth line; tests/test_declared_imports.py checks
-that every third-party module the library and the notebooks import is declared in pyproject.)"""
+
+A notebook with exercises runs as its exercise edition (notebooks/exercises/, the book with each solution region
+stubbed), the way a reader opens it before writing anything: each check must say "not yet solved" and the notebook
+must run to its end on the reference implementations. The edition differs from the book only in those regions
+(tests/test_exercise_edition.py puts the solutions back and gets the book), and the book's solutions are run against
+their checks there too, so one execution covers both editions.
+
+That one execution is checked three ways: its records against the book's bands, the text outputs of every cell
+marked `# NBVAL_CHECK_OUTPUT` (an exact, deterministic result; nbval's marker) against the committed notebook's, and
+the exercises' lines. (The wheel's dependencies come from this environment through a .pth line;
+tests/test_declared_imports.py checks that every third-party module the library and the notebooks import is
+declared in pyproject.)"""
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +25,9 @@ import pytest
 
 from rlgen_utils.book.bands import check_bands
 from rlgen_utils.book.contents import find_notebooks
+from rlgen_utils.book.edition import EDITIONS
 from rlgen_utils.book.execute import execute_notebook
+from rlgen_utils.exercises import exercises_of
 from rlgen_utils.runtime import RECORD_MIME, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,16 +69,31 @@ def test_the_wheel_carries_the_package_data(installed_python):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", find_notebooks(), ids=lambda p: p.stem)
 def test_notebook_runs_alone_from_the_wheel_in_smoke_within_its_bands(path, tmp_path, installed_python):
+    edition = EDITIONS / path.name
+    source = edition if edition.exists() else path
     alone = tmp_path / "empty_folder"
     alone.mkdir()
-    shutil.copy2(path, alone / path.name)
+    shutil.copy2(source, alone / path.name)
     target = tmp_path / "out" / path.name
     result = execute_notebook(alone / path.name, target, "smoke", timeout=600, python=installed_python)
-    assert result["status"] == "ok", f"{path.stem} failed alone from the wheel: {result['error']}"
+    what = f"the exercise edition of {path.stem}" if source == edition else path.stem
+    assert result["status"] == "ok", f"{what} failed alone from the wheel: {result['error']}"
     problems = check_bands(path.stem, "smoke", read_records(target))
     assert not problems, "\n".join(problems)
     committed, executed = checked_outputs(path), checked_outputs(target)
-    assert executed == committed, f"{path.stem}: a cell marked NBVAL_CHECK_OUTPUT printed something else than committed"
+    assert executed == committed, f"{what}: a cell marked NBVAL_CHECK_OUTPUT printed something else than committed"
+    said = {m.group(1): line for line in printed_lines(target) if (m := EXERCISE_LINE.match(line))}
+    for exercise in exercises_of(path.stem):
+        assert said.get(exercise.id, "").startswith(f"Exercise {exercise.id} not yet solved"), \
+            f"{what}: exercise {exercise.id} printed {said.get(exercise.id)!r}"
+
+
+EXERCISE_LINE = re.compile(r"^(?:[✓✗] )?Exercise ([\w.]+)[ :]")
+
+
+def printed_lines(path: Path) -> list[str]:
+    return [line for cell in nbformat.read(path, as_version=4).cells for output in cell.get("outputs", [])
+            if output.get("output_type") == "stream" for line in output.get("text", "").splitlines()]
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"

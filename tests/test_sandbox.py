@@ -87,6 +87,26 @@ def marker_exec(marker: str, body: str) -> str:
 # ---------------------------------------------------------------- normal behaviour
 
 @needs_bwrap
+def test_a_program_that_finished_is_never_killed_after_it():
+    # Two races once turned about one short call in ten into ("error", -9) with the output complete: the
+    # supervisor killed the group when both streams closed, before bubblewrap had exited; and bubblewrap's
+    # --die-with-parent fired when the short-lived thread that spawned it ended (PR_SET_PDEATHSIG follows the
+    # parent thread). Two threads of calls at once, as two test workers make them.
+    results = []
+
+    def calls():
+        results.extend(run("print(input().upper())", stdin="hi\n", memory_mb=120) for _ in range(20))
+
+    threads = [threading.Thread(target=calls) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bad = [(d.status, d.returncode, d.stdout) for d in results if (d.status, d.returncode, d.stdout) != ("ok", 0, "HI\n")]
+    assert not bad, f"{len(bad)} of {len(results)} calls: {bad[:3]}"
+
+
+@needs_bwrap
 def test_stdin_stdout_exit_codes_and_seconds():
     done = run("import sys\ndata = sys.stdin.read()\nprint(data.upper(), end='')\nprint('e', file=sys.stderr)",
                stdin="hello\nworld\n")

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from rlgen_utils.book.website import build_site, report_page, site_notebooks
-from rlgen_utils.book.browser_check import BrowserUnavailable, check_site, find_chromium, image_outputs
+from rlgen_utils.book.browser_check import BrowserUnavailable, check_site, exercise_cells, find_chromium, image_outputs
 from rlgen_utils.book.setup_cell import forge_url
 
 
@@ -33,6 +33,10 @@ def test_site_builds_and_every_page_passes_in_headless_chromium(tmp_path):
     assert {f"{name}.html" for name in notebooks} | {"report.html", "index.html"} <= pages
     # every notebook page opens its own notebook in Colab and in Binder (the theme's launch buttons)
     assert result["launch"] == {name: {"Colab": True, "Binder": True} for name in notebooks}
+    # every notebook with exercises shows each solution behind a toggle that opens it, and links its exercise edition
+    with_exercises = {name for name, path in notebooks.items() if exercise_cells(path)}
+    assert set(result["exercises"]) == with_exercises and len(with_exercises) >= 27
+    assert all(found["opens"] and found["edition_link"] for found in result["exercises"].values())
     assert result["screenshot"].stat().st_size > 10_000  # a rendered page, not a blank one
     # the checker compares against the notebooks' real image outputs: a page with none is not vacuous
     assert sum(stored for _, stored in result["figures"].values()) >= len(notebooks)

@@ -59,11 +59,44 @@ def launch_links(forge: str, notebook: str) -> dict[str, str]:
             "Binder": f"https://mybinder.org/v2/gh/{org_repo}/main?urlpath=lab/tree/notebooks/{notebook}.ipynb"}
 
 
+def exercise_cells(notebook: Path) -> int:
+    """How many code cells of the notebook are exercises (tagged `exercise`: the solution behind a toggle)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return sum(c["cell_type"] == "code" and "exercise" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
+def check_exercise_toggles(page, stem: str, expected: int, forge: str | None) -> dict:
+    """On a notebook's page: every exercise's solution hidden behind a toggle (MyST-NB renders the `hide-input`
+    tag as a closed <details>), the first toggle opening it, and (with `forge`) a link to the exercise edition
+    on Colab."""
+    cells = page.locator(".cell.tag_exercise")
+    toggles = page.locator(".cell.tag_exercise details")
+    found = {"cells": cells.count(), "toggles": toggles.count(), "opens": False, "edition_link": None, "problems": []}
+    if found["cells"] != expected or found["toggles"] != expected:
+        found["problems"].append(f"{found['cells']} exercise cells and {found['toggles']} toggles shown, the notebook "
+                                 f"has {expected} exercises")
+    if found["toggles"]:
+        first = toggles.first
+        code = first.locator("pre").first
+        hidden = not code.is_visible()
+        first.locator("summary").first.click()
+        found["opens"] = hidden and code.is_visible() and "BEGIN SOLUTION" in code.inner_text()
+        if not found["opens"]:
+            found["problems"].append("the first exercise's solution is not hidden until its toggle is clicked")
+    if forge:
+        url = launch_links(forge, f"exercises/{stem}")["Colab"]
+        found["edition_link"] = url in set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"))
+        if not found["edition_link"]:
+            found["problems"].append(f"no link to the exercise edition on Colab ({url})")
+    return found
+
+
 def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None = None) -> dict:
     """Visit every HTML page of the site in headless Chromium. `notebooks` maps each page's name (without
     .html) to the notebook it renders; with `forge` (a GitHub address) each notebook page must offer the launch
     buttons that open that notebook in Colab and Binder (`launch_links`). Returns {"pages", "problems",
-    "screenshot", "figures", "launch"}; an empty problems list means every check passed."""
+    "screenshot", "figures", "launch", "exercises"}; an empty problems list means every check passed. A page whose
+    notebook has exercises must show each solution behind a toggle that opens it, and link its exercise edition."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -73,7 +106,7 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
         raise FileNotFoundError(f"no index.html in {site}: build the site first (`make book`)")
     chromium = find_chromium()
     pages = sorted(p.relative_to(site).as_posix() for p in site.glob("*.html"))
-    problems, figures, launch = [], {}, {}
+    problems, figures, launch, exercises = [], {}, {}, {}
     server, base = serve(site)
     try:
         with sync_playwright() as pw:
@@ -106,6 +139,9 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
                     wanted = launch_links(forge, stem)
                     launch[stem] = {k: url in hrefs for k, url in wanted.items()}
                     problems += [f"{name}: no {k} launch button to {url}" for k, url in wanted.items() if url not in hrefs]
+                if stem in notebooks and exercise_cells(notebooks[stem]):
+                    exercises[stem] = check_exercise_toggles(page, stem, exercise_cells(notebooks[stem]), forge)
+                    problems += [f"{name}: {p}" for p in exercises[stem]["problems"]]
                 if stem in notebooks:
                     shown = page.locator(".cell_output img").count()
                     stored = image_outputs(notebooks[stem])
@@ -122,4 +158,5 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
         server.shutdown()
     missing = sorted(set(notebooks) - {p[:-5] for p in pages})
     problems += [f"{stem}: the notebook has no page in the site" for stem in missing]
-    return {"pages": pages, "problems": problems, "screenshot": screenshot, "figures": figures, "launch": launch}
+    return {"pages": pages, "problems": problems, "screenshot": screenshot, "figures": figures, "launch": launch,
+            "exercises": exercises}

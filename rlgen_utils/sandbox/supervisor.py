@@ -51,12 +51,14 @@ def read_available(fd: int, limit: int = 1 << 20) -> bytes:
 
 
 def spawn_with_fresh_keyring(keyctl_nr: int):
-    """A ``spawn(argv, popen) -> (Popen, keyring serial or -errno)`` that starts the process from a short-lived
-    thread holding a fresh, anonymous session keyring (``keyctl(JOIN_SESSION_KEYRING, NULL)``)."""
+    """A ``spawn(argv, popen) -> (Popen, keyring serial or -errno, release)`` that starts the process from a
+    thread holding a fresh, anonymous session keyring (``keyctl(JOIN_SESSION_KEYRING, NULL)``). The thread lives
+    until ``release()``: it is the process's parent, and bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires
+    when the parent *thread* exits, which killed programs that had already run when the thread ended first."""
     libc = ctypes.CDLL(None, use_errno=True)
 
     def spawn(argv, popen):
-        box = {}
+        box, started, released = {}, threading.Event(), threading.Event()
 
         def target():
             try:
@@ -65,18 +67,27 @@ def spawn_with_fresh_keyring(keyctl_nr: int):
                 box["proc"] = subprocess.Popen(argv, **popen)
             except BaseException as exc:  # re-raised in the caller's thread
                 box["error"] = exc
+                return
+            finally:
+                started.set()
+            released.wait()
 
         thread = threading.Thread(target=target, name="rlgen-sandbox-spawn", daemon=True)
         thread.start()
-        thread.join()
+        started.wait()
         if "error" in box:
+            thread.join()
             raise box["error"]
-        return box["proc"], box["ring"]
+
+        def release():
+            released.set()
+            thread.join()
+        return box["proc"], box["ring"], release
     return spawn
 
 
 def _plain_spawn(argv, popen):
-    return subprocess.Popen(argv, **popen), 0
+    return subprocess.Popen(argv, **popen), 0, lambda: None
 
 
 def supervise(argv, popen, stdin_bytes, timeout_s, output_limit, close_after_start=(), cpu_exceeded=None,
@@ -88,7 +99,7 @@ def supervise(argv, popen, stdin_bytes, timeout_s, output_limit, close_after_sta
     start = time.monotonic()
     deadline = start + timeout_s
     try:
-        proc, keyring = spawn(argv, popen)
+        proc, keyring, release = spawn(argv, popen)
     except OSError as exc:
         return (None, b"", f"sandbox could not start: {exc}".encode(), time.monotonic() - start, False, False, False,
                 0)
@@ -150,14 +161,16 @@ def supervise(argv, popen, stdin_bytes, timeout_s, output_limit, close_after_sta
                 break
     finally:
         sel.close()
-        if proc.poll() is None or timed_out or flooded or cpu_hit:
+        if timed_out or flooded or cpu_hit:
             _kill_group(proc.pid)
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
-        except subprocess.TimeoutExpired:
+        try:  # both streams closed: the program is exiting (not killed here, which raced its exit under load)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # it closed its streams but ran on past the deadline
+            timed_out = True
             _kill_group(proc.pid)
             proc.wait()
         _kill_group(proc.pid)  # whatever is left in the group (the fallback's children)
+        release()  # the spawning thread may end now: the process it started has been reaped
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             stream.close()
     return (proc.returncode, bytes(buffers[out_fd]), bytes(buffers[err_fd]), time.monotonic() - start,
