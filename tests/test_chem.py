@@ -160,7 +160,7 @@ def test_reinvent_with_sigma_zero_leaves_the_prior_exactly():
             losses.append(float(loss.detach()))
             assert sigma or all(p.grad.abs().max() == 0 for p in agent.parameters())
             opt.step()
-        moved = max(float((a - b).abs().max()) for a, b in zip(agent.parameters(), prior.parameters()))
+        moved = max(float((a - b).detach().abs().max()) for a, b in zip(agent.parameters(), prior.parameters()))
         return losses, moved
 
     losses, moved = steps(0.0)

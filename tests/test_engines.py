@@ -97,3 +97,9 @@ def test_publish_sweep_ships_only_a_finished_full_sweep(tmp_path):
     (tmp_path / "short.json").write_text(json.dumps(dict(records, seeds=[0, 1])))
     with pytest.raises(ValueError, match=">= 5 seeds"):
         publish_sweep(tmp_path / "short.json", tmp_path / "sweep.json")
+    # a seed outside a band is shipped (the report flags it); a task that failed is not
+    (tmp_path / "oob.json").write_text(json.dumps(dict(records, notebooks={"9.9a_one": dict(records["notebooks"]["9.9a_one"], status="out_of_band")})))
+    publish_sweep(tmp_path / "oob.json", tmp_path / "sweep.json")
+    (tmp_path / "failed.json").write_text(json.dumps(dict(records, notebooks={"9.9a_one": dict(records["notebooks"]["9.9a_one"], status="failed")})))
+    with pytest.raises(ValueError, match="did not run to their end"):
+        publish_sweep(tmp_path / "failed.json", tmp_path / "sweep.json")

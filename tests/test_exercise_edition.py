@@ -213,3 +213,11 @@ def test_every_solution_in_the_book_passes_its_check():
             exec(compile(source, f"<{stem}: exercise {exercise.id}>", "exec"), namespace)
         assert printed.getvalue().startswith(f"✓ Exercise {exercise.id} solved"), (stem, printed.getvalue())
         assert namespace[exercise.name] is not exercise.reference  # the notebook goes on with its own solution
+
+
+def test_every_committed_edition_with_its_solutions_put_back_is_the_book():
+    """So the book's own run covers the edition's code path, outputs aside (the smoke runs take the edition's)."""
+    for path in marked_notebooks():
+        book = nbformat.read(path, as_version=4)
+        edition = nbformat.read(EDITIONS / path.name, as_version=4)
+        assert nbformat.writes(insert_solutions(edition, book)) == nbformat.writes(without_outputs(book)), path.name
