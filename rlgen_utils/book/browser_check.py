@@ -100,7 +100,7 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise BrowserUnavailable("Playwright is not installed: `pip install -e '.[dev]'` (make does it)") from None
+        raise BrowserUnavailable("Playwright is not installed: `pip install -e '.[book]'` (make does it)") from None
     site = Path(site).resolve()
     if not (site / "index.html").exists():
         raise FileNotFoundError(f"no index.html in {site}: build the site first (`make book`)")

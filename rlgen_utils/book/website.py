@@ -71,7 +71,7 @@ def mathjax_file() -> Path:
     path = Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5" / "tex-svg-full.js" if spec else None
     if path is None or not path.exists():
         raise FileNotFoundError("MathJax is not installed: run `make book` (it installs the book's tools) or "
-                                "`pip install -e '.[dev]'` (django-static-mathjax ships MathJax's files)")
+                                "`pip install -e '.[book]'` (django-static-mathjax ships MathJax's files)")
     return path
 
 
