@@ -37,6 +37,7 @@ def test_site_builds_and_every_page_passes_in_headless_chromium(tmp_path):
     with_exercises = {name for name, path in notebooks.items() if exercise_cells(path)}
     assert set(result["exercises"]) == with_exercises and len(with_exercises) >= 27
     assert all(found["opens"] and found["edition_link"] for found in result["exercises"].values())
+    assert (site / "exercise.png").stat().st_size > 5_000  # the first exercise, its solution toggled open
     assert result["screenshot"].stat().st_size > 10_000  # a rendered page, not a blank one
     # the checker compares against the notebooks' real image outputs: a page with none is not vacuous
     assert sum(stored for _, stored in result["figures"].values()) >= len(notebooks)

@@ -1,7 +1,8 @@
 """The built website checked in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright
 visits every page over a local HTTP server and reports missing pages, broken internal links, JavaScript
 console errors, failed requests, and notebook pages that show fewer figures than their notebook has image
-outputs. A screenshot of the landing page is kept as `landing.png` in the site's folder.
+outputs. A screenshot of the landing page is kept as `landing.png` in the site's folder, and one of the book's first
+exercise with its solution toggled open as `exercise.png`.
 
 `make book` runs it after building; `tests/test_site.py` runs it on every `make test`.
 """
@@ -107,6 +108,7 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
     chromium = find_chromium()
     pages = sorted(p.relative_to(site).as_posix() for p in site.glob("*.html"))
     problems, figures, launch, exercises = [], {}, {}, {}
+    (site / "exercise.png").unlink(missing_ok=True)
     server, base = serve(site)
     try:
         with sync_playwright() as pw:
@@ -142,6 +144,9 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
                 if stem in notebooks and exercise_cells(notebooks[stem]):
                     exercises[stem] = check_exercise_toggles(page, stem, exercise_cells(notebooks[stem]), forge)
                     problems += [f"{name}: {p}" for p in exercises[stem]["problems"]]
+                    if exercises[stem]["opens"] and not (site / "exercise.png").exists():  # the first one, opened
+                        page.wait_for_timeout(500)  # the toggle fades the code in
+                        page.locator(".cell.tag_exercise").first.screenshot(path=str(site / "exercise.png"))
                 if stem in notebooks:
                     shown = page.locator(".cell_output img").count()
                     stored = image_outputs(notebooks[stem])
