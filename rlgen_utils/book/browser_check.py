@@ -141,8 +141,9 @@ def check_site(site: str | Path, notebooks: dict[str, Path], forge: str | None =
                     wanted = launch_links(forge, stem)
                     launch[stem] = {k: url in hrefs for k, url in wanted.items()}
                     problems += [f"{name}: no {k} launch button to {url}" for k, url in wanted.items() if url not in hrefs]
-                if stem in notebooks and exercise_cells(notebooks[stem]):
-                    exercises[stem] = check_exercise_toggles(page, stem, exercise_cells(notebooks[stem]), forge)
+                expected = exercise_cells(notebooks[stem]) if stem in notebooks else 0
+                if expected:
+                    exercises[stem] = check_exercise_toggles(page, stem, expected, forge)
                     problems += [f"{name}: {p}" for p in exercises[stem]["problems"]]
                     if exercises[stem]["opens"] and not (site / "exercise.png").exists():  # the first one, opened
                         page.wait_for_timeout(500)  # the toggle fades the code in
