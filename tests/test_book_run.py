@@ -13,6 +13,7 @@ from rlgen_utils.book import run as book_run
 from rlgen_utils.book.bands import check_bands, load_bands
 from rlgen_utils.book.contents import find_notebooks, notebook_info
 from rlgen_utils.book.publish import collapse_streams, publish
+from rlgen_utils.book.results import run_key
 from rlgen_utils.runtime import read_records
 
 BANDS = {"9.9_tiny": {"smoke": {"tiny/answer": [40, 44], "tiny/half": [0.0, 1.0]}}}
@@ -125,6 +126,27 @@ def test_run_writes_records_report_and_fails_out_of_band(tiny_notebook, tmp_path
     book_run.run("smoke", None, jobs=1, out="build", directory=folder, bands_dir=bands_dir, resume=True)
     edited = json.loads((out / "records.json").read_text())["notebooks"]["9.9_tiny"]
     assert edited["records"]["tiny/answer"] == 43 and edited["key"] != again["9.9_tiny"]["key"]
+
+
+def test_a_run_key_follows_the_code_not_the_outputs(tmp_path):
+    """Publishing a run's outputs leaves the notebook's key (what --resume compares) unchanged; editing a cell changes it."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell("print(x)")])
+    path = tmp_path / "9.9_key.ipynb"
+    nbformat.write(nb, path)
+    key = run_key(path, "smoke", 3)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[1].metadata["execution"] = {"iopub.status.busy": "2026-12-02T21:00:00Z"}
+    nb.metadata["rlgen"] = {"seconds": 1.0}
+    nbformat.write(nb, path)
+    assert run_key(path, "smoke", 3) == key
+    assert run_key(path, "smoke", 4) != key and run_key(path, "full", 3) != key
+    nb.cells[1].source = "print(x + 1)"
+    nbformat.write(nb, path)
+    assert run_key(path, "smoke", 3) != key
+    nb.cells[1].source, nb.cells[0].metadata["tags"] = "print(x)", []
+    nbformat.write(nb, path)
+    assert run_key(path, "smoke", 3) != key  # the parameters tag decides where papermill injects PROFILE and SEED
 
 
 def test_records_are_written_after_each_notebook(tiny_notebook, tmp_path, monkeypatch):

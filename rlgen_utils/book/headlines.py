@@ -58,10 +58,16 @@ def ledger_rows(entries: list[dict], bands: dict, sweep: dict | None = None) -> 
                    gap=records[f"{area}/ledger_gap"], low=records[f"{area}/ledger_gap_low"],
                    high=records[f"{area}/ledger_gap_high"], seeds=int(records[f"{area}/ledger_seeds"]),
                    source=f"one run ({int(records[f'{area}/ledger_seeds'])} seeds inside it)")
-        gaps = (sweep or {}).get(entry["notebook"], {}).get(f"{area}/ledger_gap")
+        swept = (sweep or {}).get(entry["notebook"], {})
+        gaps = swept.get(f"{area}/ledger_gap")
         if gaps and len(gaps) >= 2:
             row["gap"], row["low"], row["high"] = mean_interval(gaps)
             row["seeds"], row["source"] = len(gaps), f"a sweep of {len(gaps)} seeds (SEED = 0..{len(gaps) - 1})"
+            values = [swept.get(spec[k]) for k in ("rl", "twin", "alternative")]
+            if all(v is not None and len(v) == len(gaps) for v in values):  # the gains from the same seeds as the gap
+                rl, twin, alternative = (sum(v) / len(v) for v in values)
+                row.update(twin_value=twin, rl_value=rl, alternative_value=alternative, rl_gain=sign * (rl - twin),
+                           alternative_gain=sign * (alternative - twin))
         row["verdict"] = verdict(row["low"], row["high"], spec["better"])
         rows.append(row)
     return rows

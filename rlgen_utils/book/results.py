@@ -30,9 +30,17 @@ def library_digest() -> str:
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
+def notebook_digest(notebook: Path) -> str:
+    """A digest of what a notebook runs: each cell's type, source and tags. Outputs and metadata are left out, so
+    publishing a run's outputs into the committed notebook does not make an earlier result of it stale."""
+    cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    ran = [(c.get("cell_type"), "".join(c.get("source", "")), c.get("metadata", {}).get("tags", [])) for c in cells]
+    return hashlib.sha256(json.dumps(ran, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def run_key(notebook: Path, profile: str, seed: int | None) -> str:
-    """What a result was computed from: the notebook's bytes, the library's digest, the profile and the seed."""
-    content = hashlib.sha256(Path(notebook).read_bytes()).hexdigest()[:16]
+    """What a result was computed from: the notebook's code and text, the library's digest, the profile and the seed."""
+    content = notebook_digest(notebook)
     return f"{content}:{library_digest()}:{profile}:{'default' if seed is None else int(seed)}"
 
 
