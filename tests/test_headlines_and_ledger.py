@@ -71,11 +71,16 @@ def test_ledger_rows_and_table_from_records():
     swept = ledger_rows(entries, {"9.9_x": SPEC}, sweep={"9.9_x": {"a/ledger_gap": [0.05, 0.06, 0.055, 0.05, 0.052]}})
     assert swept[0]["verdict"] == "ahead" and swept[0]["seeds"] == 5 and "sweep of 5 seeds" in swept[0]["source"]
     assert swept[0]["rl_gain"] == pytest.approx(0.3)  # without the arms' per-seed values: the single run's gains
+    assert "the gains from one run" in swept[0]["source"]
     per_seed = {"a/ledger_gap": [0.05, 0.06, 0.055, 0.05, 0.052], "a/rl": [0.7, 0.8, 0.9, 0.8, 0.8],
-                "a/base": [0.5] * 5, "a/alt": [0.6] * 5}
+                "a/base": [0.4] * 5, "a/alt": [0.6] * 5}
     (full,) = ledger_rows(entries, {"9.9_x": SPEC}, sweep={"9.9_x": per_seed})  # the gains from the gap's own seeds
-    assert full["rl_gain"] == pytest.approx(0.3) and full["alternative_gain"] == pytest.approx(0.1)
-    assert full["twin_value"] == pytest.approx(0.5) and full["rl_value"] == pytest.approx(0.8)
+    assert full["rl_gain"] == pytest.approx(0.4) and full["alternative_gain"] == pytest.approx(0.2)
+    assert full["twin_value"] == pytest.approx(0.4) and full["rl_value"] == pytest.approx(0.8)
+    assert "one run" not in full["source"]
+    holed = dict(per_seed, **{"a/rl": [0.7, None, 0.9, 0.8, 0.8]})  # a seed that failed to record the arm
+    (partial,) = ledger_rows(entries, {"9.9_x": SPEC}, sweep={"9.9_x": holed})
+    assert partial["rl_gain"] == pytest.approx(0.3) and partial["twin_value"] == 0.5 and "one run" in partial["source"]
     table = ledger_markdown([row])
     assert "[9.9_x](9.9_x.ipynb)" in table and "**RL level**" in table and "+0.3" in table and "best-of-n: +0.25" in table
     unrun = ledger_rows([dict(entries[0], records={})], {"9.9_x": SPEC})

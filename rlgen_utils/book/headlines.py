@@ -63,11 +63,13 @@ def ledger_rows(entries: list[dict], bands: dict, sweep: dict | None = None) -> 
         if gaps and len(gaps) >= 2:
             row["gap"], row["low"], row["high"] = mean_interval(gaps)
             row["seeds"], row["source"] = len(gaps), f"a sweep of {len(gaps)} seeds (SEED = 0..{len(gaps) - 1})"
-            values = [swept.get(spec[k]) for k in ("rl", "twin", "alternative")]
-            if all(v is not None and len(v) == len(gaps) for v in values):  # the gains from the same seeds as the gap
+            values = [swept.get(spec[k]) or [] for k in ("rl", "twin", "alternative")]
+            if all(len(v) == len(gaps) and None not in v for v in values):  # the gains from the same seeds as the gap
                 rl, twin, alternative = (sum(v) / len(v) for v in values)
                 row.update(twin_value=twin, rl_value=rl, alternative_value=alternative, rl_gain=sign * (rl - twin),
                            alternative_gain=sign * (alternative - twin))
+            else:  # a sweep that lacks an arm's values on some seed: say that the gains are one run's
+                row["source"] += "; the gains from one run (the sweep lacks some seeds' values)"
         row["verdict"] = verdict(row["low"], row["high"], spec["better"])
         rows.append(row)
     return rows
